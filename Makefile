@@ -1,0 +1,44 @@
+# surge: `make` builds build/surge; `make demo` runs it; `make test` runs every test in a debug
+# and an ASan+UBSan build. Everything a fresh machine needs is installed by tools/install-deps.sh.
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+DEMO_ARGS  ?=
+
+.PHONY: all deps build demo test test-debug test-asan bench clean format docs
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps build
+	@tools/demo.sh $(DEMO_ARGS)
+
+test: deps test-debug test-asan
+
+test-debug:
+	@cmake -S . -B $(BUILD)/debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(BUILD)/debug -j $(JOBS)
+	@cd $(BUILD)/debug && ctest --output-on-failure -j 2
+
+test-asan:
+	@cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DSURGE_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD)/asan -j $(JOBS)
+	@cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+bench: deps build
+	@bench/run.sh
+
+docs: build
+	@$(BUILD)/surge config docs > docs/configuration.md
+
+format:
+	@clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,207 @@
+/* buf.c: the growable buffer responses and records are written into, and JSON value writers
+ * that format numbers without printf on the hot path. */
+#include "core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void buf_free(buf *b)
+{
+    free(b->data);
+    buf_init(b);
+}
+
+void buf_reset(buf *b)
+{
+    b->len = 0;
+    if (b->data) b->data[0] = 0;
+}
+
+void buf_reserve(buf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        fputs("surge: out of memory\n", stderr);
+        abort();
+    }
+    b->data = p;
+    b->cap = cap;
+}
+
+void buf_append(buf *b, const void *data, size_t len)
+{
+    buf_reserve(b, len);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = 0;
+}
+
+void buf_puts(buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+void buf_putc(buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+}
+
+void buf_vprintf(buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return;
+    buf_reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void buf_printf(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void json_put_string_n(buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            buf_reserve(b, 2);
+            b->data[b->len++] = (char)c;
+            continue;
+        }
+        buf_reserve(b, 7);
+        b->data[b->len++] = '\\';
+        switch (c) {
+        case '"': b->data[b->len++] = '"'; break;
+        case '\\': b->data[b->len++] = '\\'; break;
+        case '\n': b->data[b->len++] = 'n'; break;
+        case '\r': b->data[b->len++] = 'r'; break;
+        case '\t': b->data[b->len++] = 't'; break;
+        default:
+            b->data[b->len++] = 'u';
+            b->data[b->len++] = '0';
+            b->data[b->len++] = '0';
+            b->data[b->len++] = hex[c >> 4];
+            b->data[b->len++] = hex[c & 15];
+        }
+    }
+    buf_reserve(b, 1);
+    b->data[b->len++] = '"';
+    b->data[b->len] = 0;
+}
+
+void json_put_string(buf *b, const char *s)
+{
+    json_put_string_n(b, s, strlen(s));
+}
+
+/* Writes the decimal digits of v (v >= 0) and returns how many. */
+static int put_uint(char *out, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void json_put_int(buf *b, int64_t v)
+{
+    buf_reserve(b, 24);
+    char *p = b->data + b->len;
+    int n = 0;
+    uint64_t u = (uint64_t)v;
+    if (v < 0) {
+        p[n++] = '-';
+        u = 0 - u;
+    }
+    n += put_uint(p + n, u);
+    b->len += (size_t)n;
+    b->data[b->len] = 0;
+}
+
+void json_put_fixed(buf *b, int64_t v, int decimals)
+{
+    static const int64_t pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                    100000000};
+    if (decimals <= 0 || decimals > 8) {
+        json_put_int(b, v);
+        return;
+    }
+    buf_reserve(b, 32);
+    char *p = b->data + b->len;
+    int n = 0;
+    uint64_t u = (uint64_t)v;
+    if (v < 0) {
+        p[n++] = '-';
+        u = 0 - u;
+    }
+    uint64_t ip = u / (uint64_t)pow10[decimals], fp = u % (uint64_t)pow10[decimals];
+    n += put_uint(p + n, ip);
+    if (fp) {
+        int width = decimals;
+        while (fp % 10 == 0) {
+            fp /= 10;
+            width--;
+        }
+        p[n++] = '.';
+        char digits[16];
+        int dn = put_uint(digits, fp);
+        for (int i = dn; i < width; i++) p[n++] = '0';
+        memcpy(p + n, digits, (size_t)dn);
+        n += dn;
+    }
+    b->len += (size_t)n;
+    b->data[b->len] = 0;
+}
+
+void json_put_double(buf *b, double v)
+{
+    if (!isfinite(v)) {
+        buf_puts(b, "null");
+        return;
+    }
+    if (fabs(v) < 9e12) {
+        json_put_fixed(b, (int64_t)llround(v * 1e6), 6);
+        return;
+    }
+    buf_printf(b, "%.17g", v);
+}
+
+void json_put_bool(buf *b, bool v)
+{
+    buf_puts(b, v ? "true" : "false");
+}
+
+void json_put_key(buf *b, const char *key, bool comma)
+{
+    if (comma) buf_putc(b, ',');
+    json_put_string(b, key);
+    buf_putc(b, ':');
+}
