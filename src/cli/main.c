@@ -1,2 +1,441 @@
-#include "core/core.h"
-int main(void) { return 0; }
+/* main.c: the `surge` command. Reading `serve` top to bottom shows the server's whole life:
+ * configuration, data dir, stores, sample city, pricing engine, HTTP server, signals, and an
+ * orderly shutdown that flushes the audit trail. */
+#include "api/api.h"
+#include "cli/cli.h"
+#include "pricing/pricing.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char USAGE[] =
+    "surge " SURGE_VERSION ": real-time demand forecasting and dynamic pricing\n"
+    "\n"
+    "Usage: surge <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  serve     Run the pricing API, admin API and metrics on embedded storage\n"
+    "  price     Compute one price offline from a data dir (no server, no audit)\n"
+    "  config    Print the configuration docs, the effective configuration, or check it\n"
+    "  version   Print surge's version and the versions of the libraries it uses\n"
+    "  help      Show this help, or `surge help <command>` for one command\n"
+    "\n"
+    "Options every command that reads configuration accepts:\n"
+    "  --config FILE      a `key = value` file (also the SURGE_CONFIG variable)\n"
+    "  --data-dir DIR     where surge keeps its data (default ./data)\n"
+    "  --set KEY=VALUE    set any configuration key; repeatable (see docs/configuration.md)\n"
+    "Configuration precedence: defaults < file < SURGE_* environment < flags.\n";
+
+static const char USAGE_SERVE[] =
+    "Usage: surge serve [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+    "                   [--set KEY=VALUE]... [--no-sample]\n"
+    "\n"
+    "Runs the HTTP API on HOST:PORT (default 0.0.0.0:8080; port 0 picks a free port, written to\n"
+    "<data_dir>/listen.addr). A fresh data dir gets a sample city unless --no-sample is given.\n"
+    "The admin bearer token is admin.token, or the one created in <data_dir>/admin.token.\n"
+    "SIGINT or SIGTERM stop it after in-flight requests finish and the audit is flushed.\n";
+
+static const char USAGE_PRICE[] =
+    "Usage: surge price (--region GEOHASH | --lat LAT --lon LON) --product TYPE\n"
+    "                   [--user ID] [--at TIME] [--feature NAME=VALUE]... [--json]\n"
+    "                   [--data-dir DIR] [--config FILE] [--set KEY=VALUE]...\n"
+    "\n"
+    "Computes a price from the rules in the data dir, as the server would, and prints the\n"
+    "breakdown. --at prices at another time (RFC 3339 or epoch ms). --feature supplies an input\n"
+    "(demand_score, expected_demand, available_drivers, weather_severity, nearby_event_score,\n"
+    "confidence) as if it were live. Nothing is written to the audit log.\n";
+
+static const char USAGE_CONFIG[] =
+    "Usage: surge config docs     print docs/configuration.md (every key, default, range)\n"
+    "       surge config show     print the effective configuration (secrets masked)\n"
+    "       surge config check    validate the configuration and exit 0, or print the error\n";
+
+static int fail(const surge_error *err)
+{
+    fprintf(stderr, "surge: %s\n", err->message);
+    return err->code == SURGE_EINVAL || err->code == SURGE_EPARSE ? 2 : 1;
+}
+
+/* Flags left over after cli_config are the subcommand's; any it does not know is an error. */
+static int unknown_flag(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (argv[i]) {
+            fprintf(stderr, "surge: unknown option '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- serve */
+
+static volatile sig_atomic_t stop_requested;
+
+static int write_listen_addr(const char *data_dir, const char *host, int port)
+{
+    char path[1024], tmp[1100];
+    snprintf(path, sizeof path, "%s/listen.addr", data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    const char *shown = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host;
+    fprintf(f, "%s:%d\n", shown, port);
+    if (fclose(f)) return -1;
+    return rename(tmp, path);
+}
+
+static int parse_listen(const char *listen, char *host, size_t hsize, int *port,
+                        surge_error *err)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == listen || !colon[1] || *end || p < 0 || p > 65535)
+        return surge_fail(err, SURGE_EINVAL, "listen",
+                          "listen = '%s': must be HOST:PORT with a port in 0..65535", listen);
+    size_t n = (size_t)(colon - listen);
+    if (listen[0] == '[' && colon[-1] == ']') {
+        listen++;
+        n -= 2;
+    }
+    if (n >= hsize) return surge_fail(err, SURGE_EINVAL, "listen", "listen host too long");
+    memcpy(host, listen, n);
+    host[n] = 0;
+    if (strcmp(host, "localhost") == 0) snprintf(host, hsize, "127.0.0.1");
+    *port = (int)p;
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    surge_error err;
+    cli_common common;
+    config *cfg = cli_config(argc, argv, environ, &common, &err);
+    if (!cfg) return fail(&err);
+    int rc = unknown_flag(argc, argv, USAGE_SERVE);
+    if (rc) {
+        config_free(cfg);
+        return rc;
+    }
+    api_config ac;
+    memset(&ac, 0, sizeof ac);
+    char db_url[1200];
+    store_db *db = NULL;
+    feature_store *fs = NULL;
+    pricing_engine *engine = NULL;
+    api_server *server = NULL;
+    rc = 1;
+    if (parse_listen(config_get_string(cfg, "listen"), ac.host, sizeof ac.host, &ac.port, &err) ||
+        cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err) ||
+        cli_admin_token(cfg, ac.admin_token, sizeof ac.admin_token, &err)) {
+        rc = fail(&err);
+        goto out;
+    }
+    if (!(db = store_db_open(db_url, &err)) ||
+        !(fs = feature_store_open(config_get_string(cfg, "store"), &err))) {
+        rc = fail(&err);
+        goto out;
+    }
+    bool created = false;
+    if (config_get_bool(cfg, "sample.enabled") && !common.no_sample &&
+        cli_sample_city(db, cfg, &created, &err)) {
+        rc = fail(&err);
+        goto out;
+    }
+    pricing_engine_config pc = {
+        .cache_entries = (size_t)config_get_int(cfg, "cache.l1_entries"),
+        .cache_ttl_ms = config_get_int(cfg, "cache.l1_ttl_s") * 1000,
+        .valid_for_ms = config_get_int(cfg, "pricing.valid_for_s") * 1000,
+        .audit_flush_ms = config_get_int(cfg, "audit.flush_ms"),
+        .audit_queue_capacity = (size_t)config_get_int(cfg, "audit.queue_capacity"),
+    };
+    if (!(engine = pricing_engine_new(db, fs, &pc, &err))) {
+        rc = fail(&err);
+        goto out;
+    }
+    ac.threads = (int)config_get_int(cfg, "http.threads");
+    ac.max_connections = (int)config_get_int(cfg, "http.max_connections");
+    ac.max_body_bytes = (size_t)config_get_int(cfg, "http.max_body_bytes");
+    ac.max_header_bytes = (size_t)config_get_int(cfg, "http.max_header_bytes");
+    ac.idle_timeout_s = (int)config_get_int(cfg, "http.idle_timeout_s");
+    ac.region_precision = (int)config_get_int(cfg, "region.precision");
+    ac.features_ttl_ms = config_get_int(cfg, "features.ttl_s") * 1000;
+    ac.rate_user_per_min = config_get_int(cfg, "ratelimit.user_per_min");
+    ac.rate_ip_per_min = config_get_int(cfg, "ratelimit.ip_per_min");
+    ac.rate_global_per_s = config_get_int(cfg, "ratelimit.global_per_s");
+    ac.access_log = config_get_bool(cfg, "log.access");
+
+    /* every thread started from here on inherits these blocked signals; main waits for them */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!(server = api_server_start(&ac, engine, db, fs, &err))) {
+        rc = fail(&err);
+        goto out;
+    }
+    const char *data_dir = config_get_string(cfg, "data_dir");
+    if (write_listen_addr(data_dir, ac.host, api_server_port(server)))
+        log_warn("serve", "cannot write %s/listen.addr: %s", data_dir, strerror(errno));
+    api_server_set_ready(server, true);
+    log_info("serve", "surge %s serving on http://%s:%d (data dir %s, db %s, store %s)",
+             SURGE_VERSION, ac.host, api_server_port(server), data_dir, db_url,
+             config_get_string(cfg, "store"));
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("serve", "received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    api_server_stop(server);
+    if (engine) {
+        pricing_stats ps;
+        pricing_engine_flush(engine, NULL);
+        pricing_engine_stats(engine, &ps);
+        pricing_engine_free(engine);
+        if (server)
+            log_info("serve", "stopped after %llu decisions (%llu audited)",
+                     (unsigned long long)ps.computed, (unsigned long long)ps.audit_written);
+    }
+    feature_store_close(fs);
+    store_db_close(db);
+    if (server) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/listen.addr", config_get_string(cfg, "data_dir"));
+        unlink(path);
+    }
+    config_free(cfg);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- price */
+
+static int cmd_price(int argc, char **argv)
+{
+    surge_error err;
+    cli_common common;
+    config *cfg = cli_config(argc, argv, environ, &common, &err);
+    if (!cfg) return fail(&err);
+    const char *region = NULL, *product = NULL, *user = "", *at = NULL;
+    double lat = NAN, lon = NAN;
+    bool json = false;
+    feature_set *set = calloc(1, sizeof *set);
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!argv[i]) continue;
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = strcmp(a, "--region") == 0 || strcmp(a, "--product") == 0 ||
+                     strcmp(a, "--user") == 0 || strcmp(a, "--at") == 0 ||
+                     strcmp(a, "--lat") == 0 || strcmp(a, "--lon") == 0 ||
+                     strcmp(a, "--feature") == 0;
+        if (takes && !v) {
+            fprintf(stderr, "surge: %s needs a value\n", a);
+            goto out;
+        }
+        if (strcmp(a, "--region") == 0) region = v;
+        else if (strcmp(a, "--product") == 0) product = v;
+        else if (strcmp(a, "--user") == 0) user = v;
+        else if (strcmp(a, "--at") == 0) at = v;
+        else if (strcmp(a, "--lat") == 0) lat = strtod(v, NULL);
+        else if (strcmp(a, "--lon") == 0) lon = strtod(v, NULL);
+        else if (strcmp(a, "--feature") == 0) {
+            const char *eq = strchr(v, '=');
+            char *end = NULL;
+            double d = eq ? strtod(eq + 1, &end) : NAN;
+            if (!eq || !end || *end || !isfinite(d) || set->count >= FEATURES_MAX ||
+                eq - v >= FEATURE_NAME_MAX) {
+                fprintf(stderr, "surge: --feature needs NAME=NUMBER, got '%s'\n", v);
+                goto out;
+            }
+            snprintf(set->values[set->count].name, FEATURE_NAME_MAX, "%.*s", (int)(eq - v), v);
+            set->values[set->count++].value = d;
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+            argv[i] = NULL;
+            continue;
+        } else {
+            fprintf(stderr, "surge: unknown option '%s'\n\n%s", a, USAGE_PRICE);
+            goto out;
+        }
+        i++;
+    }
+    if (!product || (!region && (isnan(lat) || isnan(lon)))) {
+        fprintf(stderr, "surge: price needs --product and --region (or --lat and --lon)\n\n%s",
+                USAGE_PRICE);
+        goto out;
+    }
+    int64_t now = time_now_ms();
+    if (at && time_parse(at, &now)) {
+        fprintf(stderr, "surge: --at '%s' is not an RFC 3339 time or epoch milliseconds\n", at);
+        goto out;
+    }
+    pricing_request req;
+    memset(&req, 0, sizeof req);
+    if (region) {
+        if (!geohash_valid(region) || strlen(region) >= sizeof req.region_id) {
+            fprintf(stderr, "surge: --region '%s' is not a geohash\n", region);
+            goto out;
+        }
+        snprintf(req.region_id, sizeof req.region_id, "%s", region);
+    } else if (geohash_encode(lat, lon, (int)config_get_int(cfg, "region.precision"),
+                              req.region_id)) {
+        fprintf(stderr, "surge: --lat/--lon out of range\n");
+        goto out;
+    }
+    snprintf(req.product_type, sizeof req.product_type, "%s", product);
+    snprintf(req.user_id, sizeof req.user_id, "%s", user);
+
+    rc = 1;
+    char db_url[1200];
+    store_db *db = NULL;
+    feature_store *fs = NULL;
+    pricing_engine *engine = NULL;
+    bool created;
+    if (cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err) ||
+        !(db = store_db_open(db_url, &err)) || !(fs = feature_store_open("mem:", &err)) ||
+        (config_get_bool(cfg, "sample.enabled") && !common.no_sample &&
+         cli_sample_city(db, cfg, &created, &err))) {
+        rc = fail(&err);
+        goto close;
+    }
+    if (set->count) {
+        snprintf(set->region_id, sizeof set->region_id, "%s", req.region_id);
+        snprintf(set->source, sizeof set->source, "cli");
+        set->event_ts_ms = set->written_ms = now;
+        if (feature_store_put(fs, set, 60000, &err)) {
+            rc = fail(&err);
+            goto close;
+        }
+    }
+    pricing_engine_config pc = {.cache_entries = 0,
+                                .cache_ttl_ms = 1000,
+                                .valid_for_ms = config_get_int(cfg, "pricing.valid_for_s") * 1000,
+                                .audit_disabled = true};
+    pricing_decision d;
+    if (!(engine = pricing_engine_new(db, fs, &pc, &err)) ||
+        pricing_engine_compute(engine, &req, now, &d, &err)) {
+        rc = fail(&err);
+        goto close;
+    }
+    if (json) {
+        buf b;
+        buf_init(&b);
+        pricing_decision_write_json(&d, &b);
+        puts(b.data);
+        buf_free(&b);
+    } else {
+        const pricing_result *r = &d.result;
+        printf("region %s  product %s  rule %lld  local hour %d\n", d.region_id, d.product_type,
+               (long long)d.rule_id, r->local_hour);
+        printf("price %lld.%02lld = base %lld.%02lld x surge %.4f (rounded to %lld.%02lld)\n",
+               (long long)(r->price_cents / 100), (long long)(r->price_cents % 100),
+               (long long)(r->base_price_cents / 100), (long long)(r->base_price_cents % 100),
+               r->surge_e4 / 1e4, (long long)(d.rounding_cents / 100),
+               (long long)(d.rounding_cents % 100));
+        printf("  %-12s %9s %9s\n", "factor", "value", "contrib");
+        for (int i = 0; i < PRICING_NFACTORS; i++)
+            printf("  %-12s %+9.4f %+9.4f\n", PRICING_FACTOR_NAMES[i], r->factor[i],
+                   r->contribution_e4[i] / 1e4);
+        printf("  %-12s %9s %+9.4f\n", "clip", "", r->clip_e4 / 1e4);
+        for (int i = 0; i < PRICING_NGUARDS; i++)
+            if (r->guard_acted & (1u << i))
+                printf("  %-12s %9s %+9.4f\n", PRICING_GUARD_NAMES[i], "", r->guard_e4[i] / 1e4);
+        printf("  %-12s %9s %+9.4f  (= surge - 1)\n", "total", "", (r->surge_e4 - 10000) / 1e4);
+        if (d.inputs.fallback) {
+            printf("fallback (neutral values used for):");
+            for (int i = 0; i < PRICING_NFALLBACKS; i++)
+                if (d.inputs.fallback & (1u << i)) printf(" %s", PRICING_FALLBACK_NAMES[i]);
+            printf("\n");
+        }
+    }
+    rc = 0;
+close:
+    pricing_engine_free(engine);
+    feature_store_close(fs);
+    store_db_close(db);
+out:
+    free(set);
+    config_free(cfg);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- config, version */
+
+static int cmd_config(int argc, char **argv)
+{
+    const char *what = argc > 1 ? argv[1] : NULL;
+    if (!what || (strcmp(what, "docs") && strcmp(what, "show") && strcmp(what, "check"))) {
+        fputs(USAGE_CONFIG, stderr);
+        return 2;
+    }
+    if (strcmp(what, "docs") == 0) {
+        config_write_docs(stdout);
+        return 0;
+    }
+    argv[1] = NULL;
+    surge_error err;
+    cli_common common;
+    config *cfg = cli_config(argc, argv, environ, &common, &err);
+    if (!cfg) return fail(&err);
+    int rc = unknown_flag(argc, argv, USAGE_CONFIG);
+    if (!rc && strcmp(what, "show") == 0) config_dump(cfg, stdout);
+    if (!rc && strcmp(what, "check") == 0) printf("configuration OK\n");
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_version(void)
+{
+    printf("surge %s\n", SURGE_VERSION);
+    printf("  sqlite %s, libmicrohttpd %s, jansson %s\n", sqlite3_libversion(),
+           MHD_get_version(), JANSSON_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    bool help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+    if (strcmp(cmd, "serve") == 0) {
+        if (help) return fputs(USAGE_SERVE, stdout), 0;
+        return cmd_serve(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "price") == 0) {
+        if (help) return fputs(USAGE_PRICE, stdout), 0;
+        return cmd_price(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "config") == 0) {
+        if (help) return fputs(USAGE_CONFIG, stdout), 0;
+        return cmd_config(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version();
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        const char *topic = argc > 2 ? argv[2] : "";
+        if (strcmp(topic, "serve") == 0) fputs(USAGE_SERVE, stdout);
+        else if (strcmp(topic, "price") == 0) fputs(USAGE_PRICE, stdout);
+        else if (strcmp(topic, "config") == 0) fputs(USAGE_CONFIG, stdout);
+        else fputs(USAGE, stdout);
+        return 0;
+    }
+    fprintf(stderr, "surge: unknown command '%s'\n\n%s", cmd, USAGE);
+    return 2;
+}

@@ -62,7 +62,7 @@ static const config_key KEYS[] = {
     {"audit.flush_ms", CONFIG_INT, "50", 1, 60000,
      "The audit writer commits at least this often: a crash loses at most this many "
      "milliseconds of decisions."},
-    {"audit.queue_capacity", CONFIG_INT, "262144", 1024, 67108864,
+    {"audit.queue_capacity", CONFIG_INT, "32768", 1024, 67108864,
      "Decisions waiting to be written; when full, compute waits (it never drops a decision)."},
     {"pricing.valid_for_s", CONFIG_INT, "120", 1, 86400, "Seconds a quoted price is valid (valid_until)."},
     {"features.ttl_s", CONFIG_INT, "120", 1, 31536000,

@@ -69,6 +69,11 @@ void random_hex(char *out, size_t nbytes);
 /* A uniformly random 64-bit value (per-thread generator seeded from getrandom). */
 uint64_t random_u64(void);
 
+/* ---------------------------------------------------------------- strings */
+
+/* Copies src into dst (size bytes, always NUL-terminated). Returns true when src fit whole. */
+bool str_copy(char *dst, size_t size, const char *src);
+
 /* ---------------------------------------------------------------- buffers and JSON output */
 
 /* A growable byte buffer. Owns its memory; buf_free releases it. data is always NUL-terminated

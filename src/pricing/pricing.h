@@ -53,6 +53,9 @@ void pricing_inputs_neutral(pricing_inputs *in);
 typedef struct pricing_source {
     void (*fetch)(void *ctx, const char *region_id, const char *product_type,
                   const char *user_id, int64_t now_ms, pricing_inputs *out);
+    /* The model version that would serve (region, user) now, without fetching any input: it
+     * is part of the cache key. NULL means "none". */
+    const char *(*model_version)(void *ctx, const char *region_id, const char *user_id);
     void *ctx;
 } pricing_source;
 
@@ -101,9 +104,10 @@ typedef struct pricing_previous {
     int64_t at_ms;
 } pricing_previous;
 
-/* Applies, in order, max change per minute (relative to prev, if valid), the emergency cap and
- * the freeze (control may be NULL), then recomputes the price. Each guardrail that changes the
- * surge records its adjustment in guard_e4 and its bit in guard_acted, so that
+/* Applies, in order, max change per minute (relative to prev, if valid), the freeze and the
+ * emergency cap (control may be NULL), then recomputes the price. The cap comes last so that
+ * no other guardrail (not even a freeze) can push the surge above it. Each guardrail that
+ * changes the surge records its adjustment in guard_e4 and its bit in guard_acted, so that
  * sum(contribution_e4) + clip_e4 + sum(guard_e4) == surge_e4 - 1e4 always holds. */
 void pricing_apply_guardrails(const store_rule *rule, const store_control *control,
                               const pricing_previous *prev, int64_t now_ms,
@@ -180,6 +184,7 @@ typedef struct pricing_engine_config {
     int64_t valid_for_ms;
     int64_t audit_flush_ms;
     size_t audit_queue_capacity;
+    bool audit_disabled; /* `surge price` computes offline without writing the audit */
 } pricing_engine_config;
 
 typedef struct pricing_request {

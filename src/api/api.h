@@ -1,0 +1,39 @@
+/* api: the HTTP/1.1 JSON API (DESIGN §8) on libmicrohttpd: routing, limits, auth, rate limits,
+ * metrics, and the handlers for pricing, explain, features and admin. */
+#ifndef SURGE_API_H
+#define SURGE_API_H
+
+#include "../core/core.h"
+#include "../pricing/pricing.h"
+#include "../store/store.h"
+
+typedef struct api_server api_server;
+
+typedef struct api_config {
+    char host[64];            /* "0.0.0.0", "127.0.0.1", "::" */
+    int port;                 /* 0: pick a free port (see api_server_port) */
+    int threads;              /* epoll worker threads; 0 = one per core */
+    int max_connections;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    int idle_timeout_s;
+    char admin_token[128];
+    int region_precision;     /* geohash precision lat/lon requests map to */
+    int64_t features_ttl_ms;  /* default TTL of an admin feature override */
+    int64_t rate_user_per_min, rate_ip_per_min, rate_global_per_s; /* 0 disables */
+    bool access_log;
+    const char *web_dir;      /* static files served at / (NULL: none) */
+} api_config;
+
+/* Starts listening and serving on cfg->threads threads. The engine and stores are borrowed and
+ * must outlive the server. NULL and err (naming the address) when the port cannot be bound. */
+api_server *api_server_start(const api_config *cfg, pricing_engine *engine, store_db *db,
+                             feature_store *fs, surge_error *err);
+/* The bound port (useful when cfg->port was 0). */
+int api_server_port(const api_server *s);
+/* /readyz answers 503 while not ready (during start-up and shutdown). */
+void api_server_set_ready(api_server *s, bool ready);
+/* Stops accepting, finishes in-flight requests and frees the server. */
+void api_server_stop(api_server *s);
+
+#endif

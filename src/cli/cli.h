@@ -1,0 +1,33 @@
+/* cli: the `surge` command's shared set-up (configuration from file, environment and flags;
+ * the data dir; the sample city), used by its subcommands. */
+#ifndef SURGE_CLI_H
+#define SURGE_CLI_H
+
+#include "../core/core.h"
+#include "../store/store.h"
+
+/* Options every subcommand that reads configuration accepts. */
+typedef struct cli_common {
+    const char *config_file; /* --config FILE or SURGE_CONFIG */
+    bool no_sample;          /* --no-sample */
+} cli_common;
+
+/* Builds the configuration: defaults, then the config file, then SURGE_* variables, then the
+ * flags in argv that are configuration (--config, --data-dir, --listen, --set k=v,
+ * --no-sample). Flags it does not know are left for the subcommand: their positions in argv
+ * are marked by setting them to NULL when consumed. Returns NULL and err on a bad value. */
+config *cli_config(int argc, char **argv, char **envp, cli_common *common, surge_error *err);
+
+/* Creates the data dir if needed and returns the db URL to use (config `db`, or the default
+ * sqlite file inside data_dir) in out. */
+int cli_prepare_data_dir(const config *cfg, char *db_url, size_t size, surge_error *err);
+
+/* The admin token: config `admin.token`, else <data_dir>/admin.token, created with a fresh
+ * random token on first use (mode 0600). */
+int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err);
+
+/* Creates the sample city (DESIGN: geohash cells around sample.center_*, products standard and
+ * premium, one rule each) when the database holds no regions and no rules. Sets *created. */
+int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error *err);
+
+#endif

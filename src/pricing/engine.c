@@ -1,0 +1,623 @@
+/* engine.c: the pricing engine: an immutable catalog of regions, rules and controls swapped
+ * on admin changes, the per-(region, product) guardrail memory, the L1 cache, and the audit
+ * writer thread that batches decisions into the relational store off the request path. */
+#include "pricing.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- catalog */
+
+typedef struct catalog_region {
+    store_region meta;
+    const tz_zone *tz;
+} catalog_region;
+
+/* An immutable snapshot of what pricing reads from the db. Readers hold the engine's catalog
+ * read lock while they use it; reload builds a new one and swaps it under the write lock. */
+typedef struct catalog {
+    catalog_region *regions; /* sorted by region_id */
+    size_t nregions;
+    store_rule *rules; /* sorted by (region_id, product_type, effective_ms, rule_id) */
+    size_t nrules;
+    store_control *controls; /* sorted by region_id */
+    size_t ncontrols;
+} catalog;
+
+static void catalog_free(catalog *c)
+{
+    if (!c) return;
+    free(c->regions);
+    free(c->rules);
+    free(c->controls);
+    free(c);
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+    return strcmp(((const catalog_region *)a)->meta.region_id,
+                  ((const catalog_region *)b)->meta.region_id);
+}
+
+static int cmp_control(const void *a, const void *b)
+{
+    return strcmp(((const store_control *)a)->region_id, ((const store_control *)b)->region_id);
+}
+
+static int cmp_rule(const void *a, const void *b)
+{
+    const store_rule *x = a, *y = b;
+    int c = strcmp(x->region_id, y->region_id);
+    if (c) return c;
+    if ((c = strcmp(x->product_type, y->product_type))) return c;
+    if (x->effective_ms != y->effective_ms) return x->effective_ms < y->effective_ms ? -1 : 1;
+    return x->rule_id < y->rule_id ? -1 : x->rule_id > y->rule_id;
+}
+
+static catalog *catalog_load(store_db *db, surge_error *err)
+{
+    catalog *c = calloc(1, sizeof *c);
+    if (!c) {
+        surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    store_region *regions = NULL;
+    size_t n = 0;
+    if (store_region_list(db, &regions, &n, err)) goto fail;
+    c->regions = calloc(n ? n : 1, sizeof *c->regions);
+    if (!c->regions) {
+        free(regions);
+        surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->regions[i].meta = regions[i];
+        surge_error tzerr;
+        c->regions[i].tz = tz_load(regions[i].timezone, &tzerr);
+        if (!c->regions[i].tz) {
+            /* a region whose zone vanished from the system still prices, in UTC */
+            log_warn("pricing", "region %s: %s; using UTC", regions[i].region_id,
+                     tzerr.message);
+            c->regions[i].tz = tz_load("UTC", NULL);
+        }
+    }
+    c->nregions = n;
+    free(regions);
+    qsort(c->regions, c->nregions, sizeof *c->regions, cmp_region);
+    if (store_rule_list(db, NULL, NULL, &c->rules, &c->nrules, err)) goto fail;
+    qsort(c->rules, c->nrules, sizeof *c->rules, cmp_rule);
+    if (store_control_list(db, &c->controls, &c->ncontrols, err)) goto fail;
+    qsort(c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
+    return c;
+fail:
+    catalog_free(c);
+    return NULL;
+}
+
+static const catalog_region *catalog_region_find(const catalog *c, const char *region_id)
+{
+    catalog_region key;
+    snprintf(key.meta.region_id, sizeof key.meta.region_id, "%s", region_id);
+    return bsearch(&key, c->regions, c->nregions, sizeof *c->regions, cmp_region);
+}
+
+static const store_control *catalog_control_find(const catalog *c, const char *region_id)
+{
+    store_control key;
+    snprintf(key.region_id, sizeof key.region_id, "%s", region_id);
+    return bsearch(&key, c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
+}
+
+/* The rule in force for exactly (region_id, product) at now_ms, or NULL. */
+static const store_rule *catalog_rule_exact(const catalog *c, const char *region_id,
+                                            const char *product, int64_t now_ms)
+{
+    /* first index whose (region, product) >= ours */
+    size_t lo = 0, hi = c->nrules;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const store_rule *r = &c->rules[mid];
+        int cmp = strcmp(r->region_id, region_id);
+        if (!cmp) cmp = strcmp(r->product_type, product);
+        if (cmp < 0) lo = mid + 1; else hi = mid;
+    }
+    const store_rule *best = NULL;
+    for (size_t i = lo; i < c->nrules; i++) {
+        const store_rule *r = &c->rules[i];
+        if (strcmp(r->region_id, region_id) || strcmp(r->product_type, product)) break;
+        if (r->effective_ms <= now_ms) best = r; /* sorted: the last one wins */
+        else break;
+    }
+    return best;
+}
+
+static const store_rule *catalog_rule_find(const catalog *c, const char *region_id,
+                                           const char *product, int64_t now_ms)
+{
+    const store_rule *r = catalog_rule_exact(c, region_id, product, now_ms);
+    return r ? r : catalog_rule_exact(c, "*", product, now_ms);
+}
+
+static bool region_sells(const store_region *r, const char *product)
+{
+    for (int i = 0; i < r->product_count; i++)
+        if (strcmp(r->products[i], product) == 0) return true;
+    return false;
+}
+
+/* ---------------------------------------------------------------- guardrail memory */
+
+#define PREV_SHARDS 64
+
+typedef struct prev_entry {
+    char key[STORE_REGION_ID_MAX + STORE_PRODUCT_MAX + 2];
+    pricing_previous prev;
+    struct prev_entry *next;
+} prev_entry;
+
+typedef struct prev_shard {
+    pthread_mutex_t lock;
+    prev_entry *head; /* regions x products is small (thousands): a list per shard suffices */
+} prev_shard;
+
+/* ---------------------------------------------------------------- audit queue */
+
+typedef struct audit_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty, not_full, written;
+    pricing_decision *slots;
+    size_t capacity, head, count; /* head: oldest */
+    uint64_t enqueued, done;      /* sequence numbers: done == written or given up */
+    bool stopping;
+    pthread_t thread;
+    bool running;
+} audit_queue;
+
+struct pricing_engine {
+    store_db *db;
+    feature_store *fs;
+    pricing_engine_config cfg;
+    pricing_source source;
+    pthread_rwlock_t catalog_lock;
+    catalog *catalog;
+    pricing_cache *cache;
+    prev_shard prev[PREV_SHARDS];
+    audit_queue audit;
+    _Atomic uint64_t computed, hits, misses, audit_written, audit_failed;
+};
+
+/* ---------------------------------------------------------------- the features source */
+
+static const char *const SOURCE_FEATURES[] = {"demand_score",     "expected_demand",
+                                              "available_drivers", "weather_severity",
+                                              "nearby_event_score", "confidence"};
+
+static double clamp01(double v)
+{
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+static void features_fetch(void *ctx, const char *region_id, const char *product_type,
+                           const char *user_id, int64_t now_ms, pricing_inputs *out)
+{
+    feature_store *fs = ctx;
+    pricing_inputs_neutral(out);
+    double v[6];
+    feature_set meta;
+    if (feature_store_get_values(fs, region_id, now_ms, SOURCE_FEATURES, 6, v, &meta)) return;
+    out->features_ts_ms = meta.event_ts_ms;
+    if (isfinite(v[0])) {
+        out->demand_score = clamp01(v[0]);
+        out->fallback &= ~(uint32_t)PRICING_FALLBACK_FORECAST;
+        if (isfinite(v[5])) out->confidence = clamp01(v[5]);
+    }
+    if (isfinite(v[1]) && isfinite(v[2]) && v[1] >= 0 && v[2] >= 0) {
+        out->expected_demand = v[1];
+        out->available_supply = v[2];
+        out->fallback &= ~(uint32_t)PRICING_FALLBACK_SUPPLY;
+    }
+    if (isfinite(v[3])) {
+        out->weather_severity = clamp01(v[3]);
+        out->fallback &= ~(uint32_t)PRICING_FALLBACK_WEATHER;
+    }
+    if (isfinite(v[4])) {
+        out->event_score = clamp01(v[4]);
+        out->fallback &= ~(uint32_t)PRICING_FALLBACK_EVENTS;
+    }
+}
+
+pricing_source pricing_source_features(feature_store *fs)
+{
+    pricing_source s = {.fetch = features_fetch, .model_version = NULL, .ctx = fs};
+    return s;
+}
+
+/* ---------------------------------------------------------------- audit writer */
+
+#define AUDIT_BATCH_MAX 8192
+
+static void *audit_main(void *arg)
+{
+    pricing_engine *e = arg;
+    audit_queue *q = &e->audit;
+    pricing_decision *batch = malloc(AUDIT_BATCH_MAX * sizeof *batch);
+    store_audit_row *rows = calloc(AUDIT_BATCH_MAX, sizeof *rows);
+    if (!batch || !rows) abort();
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        if (q->count == 0 && !q->stopping) {
+            /* wait for work; then give producers flush_ms to fill a batch */
+            pthread_cond_wait(&q->not_empty, &q->lock);
+            continue;
+        }
+        if (q->count == 0 && q->stopping) break;
+        if (q->count < AUDIT_BATCH_MAX / 2 && !q->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + e->cfg.audit_flush_ms * 1000000;
+            ts.tv_sec += ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&q->not_empty, &q->lock, &ts);
+        }
+        size_t n = q->count < AUDIT_BATCH_MAX ? q->count : AUDIT_BATCH_MAX;
+        for (size_t i = 0; i < n; i++) batch[i] = q->slots[(q->head + i) % q->capacity];
+        q->head = (q->head + n) % q->capacity;
+        q->count -= n;
+        pthread_cond_broadcast(&q->not_full);
+        pthread_mutex_unlock(&q->lock);
+
+        for (size_t i = 0; i < n; i++) pricing_decision_to_audit(&batch[i], &rows[i]);
+        surge_error err;
+        int attempts = 0;
+        while (store_audit_insert(e->db, rows, n, &err)) {
+            /* never drop a decision: keep retrying with backoff; stop only when shutting down
+             * after 20 attempts so a dead disk cannot hang the process forever */
+            atomic_fetch_add(&e->audit_failed, 1);
+            log_error("audit", "writing %zu decisions failed (attempt %d): %s", n, attempts + 1,
+                      err.message);
+            if (++attempts >= 20 && q->stopping) break;
+            struct timespec backoff = {0, 100 * 1000000L * (attempts < 10 ? attempts : 10)};
+            nanosleep(&backoff, NULL);
+        }
+        if (attempts == 0 || !q->stopping) atomic_fetch_add(&e->audit_written, n);
+        for (size_t i = 0; i < n; i++) store_audit_row_clear(&rows[i]);
+
+        pthread_mutex_lock(&q->lock);
+        q->done += n;
+        pthread_cond_broadcast(&q->written);
+    }
+    pthread_mutex_unlock(&q->lock);
+    free(batch);
+    free(rows);
+    return NULL;
+}
+
+static void audit_enqueue(pricing_engine *e, const pricing_decision *d)
+{
+    audit_queue *q = &e->audit;
+    pthread_mutex_lock(&q->lock);
+    while (q->count == q->capacity && !q->stopping) pthread_cond_wait(&q->not_full, &q->lock);
+    q->slots[(q->head + q->count) % q->capacity] = *d;
+    q->count++;
+    q->enqueued++;
+    if (q->count == 1 || q->count == AUDIT_BATCH_MAX / 2) pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int pricing_engine_flush(pricing_engine *e, surge_error *err)
+{
+    audit_queue *q = &e->audit;
+    if (!q->running) return 0;
+    pthread_mutex_lock(&q->lock);
+    uint64_t target = q->enqueued;
+    pthread_cond_signal(&q->not_empty);
+    while (q->done < target) pthread_cond_wait(&q->written, &q->lock);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+pricing_engine *pricing_engine_new(store_db *db, feature_store *fs,
+                                   const pricing_engine_config *cfg, surge_error *err)
+{
+    pricing_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    e->db = db;
+    e->fs = fs;
+    e->cfg = *cfg;
+    if (e->cfg.valid_for_ms <= 0) e->cfg.valid_for_ms = 120000;
+    if (e->cfg.audit_flush_ms <= 0) e->cfg.audit_flush_ms = 50;
+    if (e->cfg.audit_queue_capacity < 16) e->cfg.audit_queue_capacity = 16;
+    e->source = pricing_source_features(fs);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* admin reloads must not starve behind a steady stream of price requests */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&e->catalog_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    for (int i = 0; i < PREV_SHARDS; i++) pthread_mutex_init(&e->prev[i].lock, NULL);
+    e->cache = pricing_cache_new(cfg->cache_entries, cfg->cache_ttl_ms);
+    e->catalog = catalog_load(db, err);
+    if (!e->catalog) goto fail;
+
+    audit_queue *q = &e->audit;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->not_empty, NULL);
+    pthread_cond_init(&q->not_full, NULL);
+    pthread_cond_init(&q->written, NULL);
+    if (!cfg->audit_disabled) {
+        q->capacity = e->cfg.audit_queue_capacity;
+        q->slots = malloc(q->capacity * sizeof *q->slots);
+        if (!q->slots) {
+            surge_fail(err, SURGE_EINTERNAL, "audit.queue_capacity",
+                       "cannot allocate an audit queue of %zu decisions", q->capacity);
+            goto fail;
+        }
+        if (pthread_create(&q->thread, NULL, audit_main, e)) {
+            surge_fail(err, SURGE_EINTERNAL, NULL, "cannot start the audit writer thread");
+            goto fail;
+        }
+        q->running = true;
+    }
+    return e;
+fail:
+    pricing_engine_free(e);
+    return NULL;
+}
+
+void pricing_engine_free(pricing_engine *e)
+{
+    if (!e) return;
+    audit_queue *q = &e->audit;
+    if (q->running) {
+        pthread_mutex_lock(&q->lock);
+        q->stopping = true;
+        pthread_cond_broadcast(&q->not_empty);
+        pthread_cond_broadcast(&q->not_full);
+        pthread_mutex_unlock(&q->lock);
+        pthread_join(q->thread, NULL);
+        q->running = false;
+    }
+    free(q->slots);
+    for (int i = 0; i < PREV_SHARDS; i++) {
+        prev_entry *p = e->prev[i].head;
+        while (p) {
+            prev_entry *next = p->next;
+            free(p);
+            p = next;
+        }
+    }
+    catalog_free(e->catalog);
+    pricing_cache_free(e->cache);
+    pthread_rwlock_destroy(&e->catalog_lock);
+    free(e);
+}
+
+void pricing_engine_set_source(pricing_engine *e, pricing_source source)
+{
+    e->source = source;
+}
+
+int pricing_engine_reload(pricing_engine *e, surge_error *err)
+{
+    catalog *fresh = catalog_load(e->db, err);
+    if (!fresh) return err ? err->code : SURGE_EIO;
+    pthread_rwlock_wrlock(&e->catalog_lock);
+    catalog *old = e->catalog;
+    e->catalog = fresh;
+    pthread_rwlock_unlock(&e->catalog_lock);
+    catalog_free(old);
+    pricing_cache_invalidate(e->cache);
+    return 0;
+}
+
+void pricing_engine_invalidate(pricing_engine *e)
+{
+    pricing_cache_invalidate(e->cache);
+}
+
+bool pricing_engine_has_region(pricing_engine *e, const char *region_id, store_region *out)
+{
+    pthread_rwlock_rdlock(&e->catalog_lock);
+    const catalog_region *r = catalog_region_find(e->catalog, region_id);
+    if (r && out) *out = r->meta;
+    pthread_rwlock_unlock(&e->catalog_lock);
+    return r != NULL;
+}
+
+/* ---------------------------------------------------------------- compute */
+
+/* Swaps in the new previous surge for (region, product) and returns the old one. */
+static pricing_previous previous_exchange(pricing_engine *e, const char *region_id,
+                                          const char *product, const pricing_previous *now,
+                                          bool peek_only)
+{
+    char key[sizeof ((prev_entry *)0)->key];
+    snprintf(key, sizeof key, "%s|%s", region_id, product);
+    prev_shard *s = &e->prev[hash_fnv1a64(key, strlen(key)) % PREV_SHARDS];
+    pricing_previous old = {0};
+    pthread_mutex_lock(&s->lock);
+    prev_entry *p = s->head;
+    while (p && strcmp(p->key, key)) p = p->next;
+    if (p) old = p->prev;
+    if (!peek_only) {
+        if (!p && (p = calloc(1, sizeof *p))) {
+            memcpy(p->key, key, sizeof key);
+            p->next = s->head;
+            s->head = p;
+        }
+        if (p) p->prev = *now;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return old;
+}
+
+/* A request id that sorts by time: 12 hex digits of milliseconds, then 20 random. */
+static void make_request_id(int64_t now_ms, char out[40])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t t = (uint64_t)now_ms;
+    for (int i = 11; i >= 0; i--) {
+        out[i] = hex[t & 15];
+        t >>= 4;
+    }
+    random_hex(out + 12, 10);
+}
+
+int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_t now_ms,
+                           pricing_decision *out, surge_error *err)
+{
+    int64_t t0 = time_mono_ns();
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&e->catalog_lock);
+    const catalog *c = e->catalog;
+    const catalog_region *region = catalog_region_find(c, req->region_id);
+    if (!region) {
+        pthread_rwlock_unlock(&e->catalog_lock);
+        return surge_fail(err, SURGE_ENOTFOUND, "region_id",
+                          "region '%s' is not configured (list regions with GET "
+                          "/api/v1/admin/regions)",
+                          req->region_id);
+    }
+    if (!region_sells(&region->meta, req->product_type)) {
+        char sold[STORE_PRODUCTS_MAX * (STORE_PRODUCT_MAX + 2)] = "";
+        for (int i = 0; i < region->meta.product_count; i++) {
+            if (i) strcat(sold, ", ");
+            strcat(sold, region->meta.products[i]);
+        }
+        pthread_rwlock_unlock(&e->catalog_lock);
+        return surge_fail(err, SURGE_EINVAL, "product_type",
+                          "region '%s' does not sell product '%s' (it sells: %s)",
+                          req->region_id, req->product_type, *sold ? sold : "nothing");
+    }
+    const store_rule *rule = catalog_rule_find(c, req->region_id, req->product_type, now_ms);
+    if (!rule) {
+        pthread_rwlock_unlock(&e->catalog_lock);
+        return surge_fail(err, SURGE_EINVAL, "product_type",
+                          "no pricing rule is in force for region '%s' and product '%s'; "
+                          "create one with POST /api/v1/admin/rules",
+                          req->region_id, req->product_type);
+    }
+
+    pricing_cache_key key;
+    memset(&key, 0, sizeof key);
+    snprintf(key.region_id, sizeof key.region_id, "%s", req->region_id);
+    snprintf(key.product_type, sizeof key.product_type, "%s", req->product_type);
+    key.rule_id = rule->rule_id;
+    const char *mv =
+        e->source.model_version ? e->source.model_version(e->source.ctx, req->region_id,
+                                                          req->user_id)
+                                : NULL;
+    snprintf(key.model_version, sizeof key.model_version, "%s", mv ? mv : "none");
+
+    pricing_cache_value cv;
+    if (pricing_cache_get(e->cache, &key, now_ms, &cv)) {
+        out->inputs = cv.inputs;
+        out->result = cv.result;
+        out->cached = true;
+        atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&e->misses, 1, memory_order_relaxed);
+        e->source.fetch(e->source.ctx, req->region_id, req->product_type, req->user_id, now_ms,
+                        &out->inputs);
+        if (!mv) snprintf(out->inputs.model_version, sizeof out->inputs.model_version, "none");
+        int hour = 0;
+        tz_local_hour(region->tz, now_ms, &hour, NULL);
+        pricing_formula(rule, &out->inputs, hour, &out->result);
+        const store_control *control = catalog_control_find(c, req->region_id);
+        pricing_previous prev = previous_exchange(e, req->region_id, req->product_type, NULL, true);
+        pricing_apply_guardrails(rule, control, &prev, now_ms, &out->result);
+        pricing_previous now = {.valid = true, .surge_e4 = out->result.surge_e4, .at_ms = now_ms};
+        previous_exchange(e, req->region_id, req->product_type, &now, false);
+        cv.inputs = out->inputs;
+        cv.result = out->result;
+        cv.computed_ms = now_ms;
+        pricing_cache_put(e->cache, &key, &cv);
+    }
+    out->rule_id = rule->rule_id;
+    out->rounding_cents = rule->rounding_cents;
+    pthread_rwlock_unlock(&e->catalog_lock);
+
+    make_request_id(now_ms, out->request_id);
+    if (req->trace_id[0]) snprintf(out->trace_id, sizeof out->trace_id, "%s", req->trace_id);
+    else random_hex(out->trace_id, 16);
+    out->ts_ms = now_ms;
+    out->valid_until_ms = now_ms + e->cfg.valid_for_ms;
+    snprintf(out->region_id, sizeof out->region_id, "%s", req->region_id);
+    snprintf(out->product_type, sizeof out->product_type, "%s", req->product_type);
+    snprintf(out->user_id, sizeof out->user_id, "%s", req->user_id);
+    out->latency_us = (time_mono_ns() - t0) / 1000;
+    atomic_fetch_add_explicit(&e->computed, 1, memory_order_relaxed);
+    if (e->audit.running) audit_enqueue(e, out);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- explain */
+
+int pricing_engine_explain(pricing_engine *e, const char *request_id, pricing_decision *out,
+                           store_rule *rule_out, bool *reproduced, surge_error *err)
+{
+    store_audit_row row;
+    memset(&row, 0, sizeof row);
+    int rc = store_audit_get(e->db, request_id, &row, err);
+    if (rc == SURGE_ENOTFOUND) {
+        /* it may still be queued for the writer: flush once and look again */
+        pricing_engine_flush(e, NULL);
+        rc = store_audit_get(e->db, request_id, &row, err);
+    }
+    if (rc == SURGE_ENOTFOUND)
+        return surge_fail(err, SURGE_ENOTFOUND, "request_id",
+                          "no pricing decision with request_id '%s' was audited", request_id);
+    if (rc) return rc;
+    rc = pricing_decision_from_audit(&row, out, err);
+    store_audit_row_clear(&row);
+    if (rc) return rc;
+    out->valid_until_ms = out->ts_ms + e->cfg.valid_for_ms;
+
+    *reproduced = false;
+    store_rule rule;
+    if (store_rule_get(e->db, out->rule_id, &rule, err)) return err ? err->code : SURGE_EIO;
+    if (rule_out) *rule_out = rule;
+    /* replay the formula and guardrails on the stored inputs alone */
+    pricing_result replay;
+    pricing_formula(&rule, &out->inputs, out->result.local_hour, &replay);
+    pricing_previous prev = {.valid = out->result.had_previous,
+                             .surge_e4 = out->result.previous_surge_e4,
+                             .at_ms = out->ts_ms - out->result.previous_age_ms};
+    store_control control;
+    memset(&control, 0, sizeof control);
+    control.frozen = out->result.frozen;
+    control.frozen_multiplier = out->result.frozen ? out->result.frozen_e4 / 1e4 : 0;
+    control.emergency_cap = out->result.cap_e4 / 1e4;
+    pricing_apply_guardrails(&rule, &control, &prev, out->ts_ms, &replay);
+    *reproduced = replay.surge_e4 == out->result.surge_e4 &&
+                  replay.price_cents == out->result.price_cents &&
+                  replay.clip_e4 == out->result.clip_e4 &&
+                  memcmp(replay.contribution_e4, out->result.contribution_e4,
+                         sizeof replay.contribution_e4) == 0 &&
+                  memcmp(replay.guard_e4, out->result.guard_e4, sizeof replay.guard_e4) == 0;
+    return 0;
+}
+
+void pricing_engine_stats(pricing_engine *e, pricing_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->computed = atomic_load(&e->computed);
+    out->cache_hits = atomic_load(&e->hits);
+    out->cache_misses = atomic_load(&e->misses);
+    out->audit_written = atomic_load(&e->audit_written);
+    out->audit_failed = atomic_load(&e->audit_failed);
+    if (e->audit.running) {
+        pthread_mutex_lock(&e->audit.lock);
+        out->audit_queue_depth = e->audit.count;
+        pthread_mutex_unlock(&e->audit.lock);
+    }
+    out->cache_size = pricing_cache_size(e->cache);
+}
