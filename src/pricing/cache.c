@@ -197,7 +197,9 @@ void pricing_cache_put(pricing_cache *c, const pricing_cache_key *key,
     uint64_t hash = hash_fnv1a64(&k, sizeof k);
     shard *sh = shard_of(c, hash);
     if (sh->capacity == 0) return;
-    uint64_t generation = atomic_load(&c->generation);
+    uint64_t generation = value->generation ? value->generation : atomic_load(&c->generation);
+    /* computed from inputs read before an invalidation: storing it would serve stale data */
+    if (generation != atomic_load(&c->generation)) return;
 
     pthread_mutex_lock(&sh->lock);
     uint32_t i = find(sh, &k, hash, NULL);
@@ -219,6 +221,11 @@ void pricing_cache_put(pricing_cache *c, const pricing_cache_key *key,
     memcpy(&sh->entries[i].value, value, sizeof *value);
     lru_push_front(sh, i);
     pthread_mutex_unlock(&sh->lock);
+}
+
+uint64_t pricing_cache_generation(pricing_cache *c)
+{
+    return atomic_load(&c->generation);
 }
 
 void pricing_cache_invalidate(pricing_cache *c)

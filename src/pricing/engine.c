@@ -86,11 +86,11 @@ static catalog *catalog_load(store_db *db, surge_error *err)
     }
     c->nregions = n;
     free(regions);
-    qsort(c->regions, c->nregions, sizeof *c->regions, cmp_region);
+    if (c->nregions) qsort(c->regions, c->nregions, sizeof *c->regions, cmp_region);
     if (store_rule_list(db, NULL, NULL, &c->rules, &c->nrules, err)) goto fail;
-    qsort(c->rules, c->nrules, sizeof *c->rules, cmp_rule);
+    if (c->nrules) qsort(c->rules, c->nrules, sizeof *c->rules, cmp_rule);
     if (store_control_list(db, &c->controls, &c->ncontrols, err)) goto fail;
-    qsort(c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
+    if (c->ncontrols) qsort(c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
     return c;
 fail:
     catalog_free(c);
@@ -101,6 +101,7 @@ static const catalog_region *catalog_region_find(const catalog *c, const char *r
 {
     catalog_region key;
     snprintf(key.meta.region_id, sizeof key.meta.region_id, "%s", region_id);
+    if (!c->nregions) return NULL;
     return bsearch(&key, c->regions, c->nregions, sizeof *c->regions, cmp_region);
 }
 
@@ -108,6 +109,7 @@ static const store_control *catalog_control_find(const catalog *c, const char *r
 {
     store_control key;
     snprintf(key.region_id, sizeof key.region_id, "%s", region_id);
+    if (!c->ncontrols) return NULL;
     return bsearch(&key, c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
 }
 
@@ -525,6 +527,7 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
         atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
     } else {
         atomic_fetch_add_explicit(&e->misses, 1, memory_order_relaxed);
+        cv.generation = pricing_cache_generation(e->cache);
         e->source.fetch(e->source.ctx, req->region_id, req->product_type, req->user_id, now_ms,
                         &out->inputs);
         if (!mv) snprintf(out->inputs.model_version, sizeof out->inputs.model_version, "none");

@@ -162,6 +162,9 @@ typedef struct pricing_cache_value {
     pricing_inputs inputs;
     pricing_result result;
     int64_t computed_ms;
+    /* pricing_cache_generation() read before the inputs were fetched; put drops the value when
+     * an invalidation happened since. 0 means "the current generation". */
+    uint64_t generation;
 } pricing_cache_value;
 
 /* capacity 0 gives a cache that never hits. */
@@ -172,6 +175,7 @@ bool pricing_cache_get(pricing_cache *c, const pricing_cache_key *key, int64_t n
 void pricing_cache_put(pricing_cache *c, const pricing_cache_key *key,
                        const pricing_cache_value *value);
 void pricing_cache_invalidate(pricing_cache *c);
+uint64_t pricing_cache_generation(pricing_cache *c);
 size_t pricing_cache_size(pricing_cache *c);
 
 /* ---------------------------------------------------------------- the engine */

@@ -12,6 +12,10 @@
 #include <string.h>
 
 #define BUSY_TIMEOUT_MS 10000
+#define MAIN_CACHE_KIB (16 * 1024)      /* admin reads: rules, regions, explain lookups */
+#define AUDIT_CACHE_KIB (64 * 1024)     /* the audit table's four indexes under steady inserts */
+#define WAL_CHECKPOINT_PAGES "16384"    /* 64 MiB of 4 KiB pages */
+#define WAL_SIZE_LIMIT_BYTES "67108864" /* 64 MiB */
 
 /* ---------------------------------------------------------------- schema */
 
@@ -398,13 +402,20 @@ static int run_pragma(sqlite3 *db, const char *path, const char *sql, const char
 /* Opens and configures one connection:
  * - WAL: readers never block the writer or each other;
  * - synchronous=NORMAL: a commit is durable once it is in the WAL file, so it survives a
- *   crash or kill -9 of the process; a power loss or OS crash can lose the last commits
- *   (not corrupt the database). FULL would fsync every commit and cap the audit writer at
+ *   crash or kill -9 of the process. A power loss or OS crash can lose the commits made since
+ *   the WAL was last synced, i.e. since the last checkpoint (at most 64 MiB of WAL, below), but
+ *   never corrupts the database. FULL would fsync every commit and cap the audit writer at
  *   the disk's fsync rate;
  * - busy_timeout: another connection holding the write lock makes us wait up to 10 s rather
  *   than fail at once;
- * - foreign_keys on, so any future REFERENCES clause is enforced. */
-static int conn_open(sqlite_conn *c, const char *path, surge_error *err)
+ * - foreign_keys on, so any future REFERENCES clause is enforced;
+ * - cache_kib of page cache, and a checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB:
+ *   the audit indexes take inserts at scattered keys (trace ids are random), so each batch
+ *   dirties many index pages; a bigger cache saves re-reading them and rarer checkpoints
+ *   write each page to the database file once for many commits (measured: about 2x the audit
+ *   rows/s of SQLite's defaults with random trace ids);
+ * - journal_size_limit: the WAL file shrinks back to 64 MiB after a checkpoint. */
+static int conn_open(sqlite_conn *c, const char *path, int cache_kib, surge_error *err)
 {
     int rc = sqlite3_open_v2(
         path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -419,13 +430,20 @@ static int conn_open(sqlite_conn *c, const char *path, surge_error *err)
         return sql_fail(c->db, rc, what, err);
     if ((rc = sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS)) != SQLITE_OK)
         return sql_fail(c->db, rc, what, err);
-    if ((rc = run_pragma(c->db, path, "PRAGMA journal_mode=WAL", "wal", err))) return rc;
-    if ((rc = run_pragma(c->db, path, "PRAGMA synchronous=NORMAL", NULL, err))) return rc;
-    if ((rc = run_pragma(c->db, path, "PRAGMA foreign_keys=ON", NULL, err))) return rc;
-    {
-        const char *extra = getenv("BENCH_PRAGMAS");
-        if (extra && sqlite3_exec(c->db, extra, NULL, NULL, NULL)) return 99;
-    }
+    char cache[64];
+    snprintf(cache, sizeof cache, "PRAGMA cache_size=-%d", cache_kib);
+    const struct {
+        const char *sql, *expect;
+    } pragmas[] = {
+        {"PRAGMA journal_mode=WAL", "wal"},
+        {"PRAGMA synchronous=NORMAL", NULL},
+        {"PRAGMA foreign_keys=ON", NULL},
+        {cache, NULL},
+        {"PRAGMA wal_autocheckpoint=" WAL_CHECKPOINT_PAGES, WAL_CHECKPOINT_PAGES},
+        {"PRAGMA journal_size_limit=" WAL_SIZE_LIMIT_BYTES, WAL_SIZE_LIMIT_BYTES},
+    };
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++)
+        if ((rc = run_pragma(c->db, path, pragmas[i].sql, pragmas[i].expect, err))) return rc;
     if (pthread_mutex_init(&c->lock, NULL) != 0)
         return surge_fail(err, SURGE_EINTERNAL, "db", "sqlite: %s: cannot create a mutex", what);
     c->lock_ready = true;
@@ -558,8 +576,8 @@ static void *sqlite_open(const char *url, surge_error *err)
         surge_fail(err, SURGE_EINTERNAL, "db", "sqlite: open %s: out of memory", url);
         return NULL;
     }
-    if (conn_open(&st->main, st->path, err) || migrate(st, err) ||
-        conn_open(&st->audit, st->path, err)) {
+    if (conn_open(&st->main, st->path, MAIN_CACHE_KIB, err) || migrate(st, err) ||
+        conn_open(&st->audit, st->path, AUDIT_CACHE_KIB, err)) {
         conn_close(&st->audit, st->path);
         conn_close(&st->main, st->path);
         free(st->path);

@@ -113,6 +113,25 @@ static void test_get_after_put_hits_with_the_stored_value(void **state)
     pricing_cache_free(c);
 }
 
+static void test_value_computed_before_an_invalidate_is_not_stored(void **state)
+{
+    (void)state;
+    pricing_cache *c = pricing_cache_new(100, 30000);
+    pricing_cache_key k = make_key(7);
+    /* a compute read its inputs, then an override invalidated the cache, then it finished */
+    pricing_cache_value v = make_value(7, 1000);
+    v.generation = pricing_cache_generation(c);
+    pricing_cache_invalidate(c);
+    pricing_cache_put(c, &k, &v);
+    assert_false(has(c, 7, 1000));
+    assert_int_equal(pricing_cache_size(c), 0);
+    /* with the current generation it is stored */
+    v.generation = pricing_cache_generation(c);
+    pricing_cache_put(c, &k, &v);
+    assert_true(has(c, 7, 1000));
+    pricing_cache_free(c);
+}
+
 static void test_entry_expires_ttl_after_it_was_computed(void **state)
 {
     (void)state;
@@ -306,6 +325,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_after_put_hits_with_the_stored_value),
+        cmocka_unit_test(test_value_computed_before_an_invalidate_is_not_stored),
         cmocka_unit_test(test_entry_expires_ttl_after_it_was_computed),
         cmocka_unit_test(test_invalidate_makes_older_entries_miss),
         cmocka_unit_test(test_full_shard_of_one_keeps_the_newest),

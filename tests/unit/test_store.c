@@ -220,6 +220,38 @@ static void test_open_refuses_a_newer_schema_version(void **state)
     assert_non_null(strstr(err.message, "schema version 99"));
 }
 
+static void test_open_of_a_file_that_is_not_a_database_fails_with_sqlite_message(void **state)
+{
+    fixture *f = *state;
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 512; i++)
+        fputs("this is not a database ", fp);
+    assert_int_equal(fclose(fp), 0);
+    surge_error err = {0};
+    assert_null(store_db_open(f->url, &err));
+    assert_int_equal(err.code, SURGE_EIO);
+    assert_non_null(strstr(err.message, f->path));
+    assert_non_null(strstr(err.message, "file is not a database"));
+}
+
+static void test_calls_on_a_null_handle_fail_cleanly(void **state)
+{
+    surge_error err = {0};
+    int64_t count = 7;
+    assert_int_equal(store_audit_count(NULL, &count, &err), SURGE_EUNAVAILABLE);
+    assert_string_equal(err.message, "the database is not open");
+    assert_int_equal(count, 7);
+    assert_int_equal(store_db_schema_version(NULL), 0);
+    store_db_close(NULL);
+    double v = 0;
+    const char *names[] = {"x"};
+    assert_int_equal(feature_store_get_values(NULL, "dr5ru", 0, names, 1, &v, NULL),
+                     SURGE_ENOTFOUND);
+    assert_true(isnan(v));
+    feature_store_close(NULL);
+}
+
 /* ---------------------------------------------------------------- regions */
 
 static void test_region_upsert_get_list_delete(void **state)
@@ -1054,6 +1086,10 @@ int main(void)
                                         teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_open_refuses_a_newer_schema_version, setup_tmpdir,
                                         teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(
+            test_open_of_a_file_that_is_not_a_database_fails_with_sqlite_message, setup_tmpdir,
+            teardown_tmpdir),
+        cmocka_unit_test(test_calls_on_a_null_handle_fail_cleanly),
         cmocka_unit_test_setup_teardown(test_region_upsert_get_list_delete, setup_tmpdir,
                                         teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_region_put_rejects_bad_products, setup_tmpdir,
