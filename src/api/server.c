@@ -258,7 +258,7 @@ static void take_trace_id(api_request *r)
         r->trace_id[32] = 0;
         return;
     }
-    random_hex(r->trace_id, 16);
+    random_id_time(r->trace_id, time_now_ms());
 }
 
 static void client_ip(api_request *r)

@@ -66,6 +66,10 @@ uint32_t hash_murmur2(const void *data, size_t len);
 /* Fills out with 2*nbytes lower-case hex characters of fresh randomness and a NUL.
  * Thread-safe; never blocks after the first call. */
 void random_hex(char *out, size_t nbytes);
+/* A 32-hex-character id that sorts by creation time: 12 hex digits of milliseconds, then 20
+ * random ones (80 bits: no collision in practice even at millions of ids per millisecond).
+ * Time-ordered ids keep database indexes append-mostly. out needs 33 bytes. */
+void random_id_time(char *out, int64_t now_ms);
 /* A uniformly random 64-bit value (per-thread generator seeded from getrandom). */
 uint64_t random_u64(void);
 

@@ -95,3 +95,14 @@ void random_hex(char *out, size_t nbytes)
     }
     out[2 * nbytes] = 0;
 }
+
+void random_id_time(char *out, int64_t now_ms)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t t = (uint64_t)now_ms;
+    for (int i = 11; i >= 0; i--) {
+        out[i] = hex[t & 15];
+        t >>= 4;
+    }
+    random_hex(out + 12, 10);
+}

@@ -57,39 +57,6 @@ static void put_time(buf *b, int64_t ms)
     json_put_string_n(b, text, n > 0 ? (size_t)n : 0);
 }
 
-/* ceil(a / b) for b > 0 */
-static int64_t div_ceil(int64_t a, int64_t b)
-{
-    return a / b + (a % b > 0);
-}
-
-/* The max-change limit per minute is the rule's, not part of the decision, so it is derived
- * back from the move the guardrail allowed: when it acted, the surge after it sits exactly
- * `allowed` = round(limit_e4 * age / 60000) away from the previous one. Several limits are
- * consistent with one `allowed`; of those this picks the one with the fewest decimals, which
- * is the configured one whenever that is the roundest in range (0.5 rather than 0.5001). */
-static bool max_change_limit_e4(const pricing_result *r, int64_t *limit_e4)
-{
-    int64_t age = r->previous_age_ms;
-    int64_t after = r->surge_raw_e4 + r->clip_e4 + r->guard_e4[PRICING_GUARD_MAX_CHANGE];
-    int64_t allowed = after - r->previous_surge_e4;
-    if (allowed < 0) allowed = -allowed;
-    if (age <= 0 || allowed > 1000000000) return false;
-    /* allowed - 1/2 <= limit_e4 * age / 60000 < allowed + 1/2, for integer limit_e4 >= 1 */
-    int64_t lo = div_ceil((2 * allowed - 1) * 30000, age);
-    int64_t hi = div_ceil((2 * allowed + 1) * 30000, age) - 1;
-    if (lo < 1) lo = 1;
-    if (lo > hi) return false;
-    for (int64_t step = 100000000; step >= 1; step /= 10) {
-        int64_t candidate = div_ceil(lo, step) * step;
-        if (candidate <= hi) {
-            *limit_e4 = candidate;
-            return true;
-        }
-    }
-    return false;
-}
-
 static void put_guardrails(buf *b, const pricing_result *r)
 {
     buf_putc(b, '[');
@@ -107,12 +74,8 @@ static void put_guardrails(buf *b, const pricing_result *r)
         if (g == PRICING_GUARD_MAX_CHANGE) {
             json_put_key(b, "previous_multiplier", true);
             json_put_fixed(b, r->previous_surge_e4, 4);
-            int64_t limit_e4;
             json_put_key(b, "limit_per_min", true);
-            if (max_change_limit_e4(r, &limit_e4))
-                json_put_fixed(b, limit_e4, 4);
-            else
-                buf_puts(b, "null");
+            json_put_fixed(b, r->max_change_per_min_e4, 4);
         } else if (g == PRICING_GUARD_CAP) {
             json_put_key(b, "cap", true);
             json_put_fixed(b, r->cap_e4, 4);
@@ -172,20 +135,6 @@ void pricing_decision_write_json(const pricing_decision *d, buf *out)
 
 /* ---------------------------------------------------------------- audit row */
 
-/* A double that reads back bit for bit: 17 significant digits, always with a '.' or exponent
- * so that JSON parsers keep it a real (and -0 stays -0). Non-finite values have no JSON
- * spelling; they are written as null and read back as NaN. */
-static void put_exact_double(buf *b, double v)
-{
-    if (!isfinite(v)) {
-        buf_puts(b, "null");
-        return;
-    }
-    size_t start = b->len;
-    buf_printf(b, "%.17g", v);
-    if (!strpbrk(b->data + start, ".eE")) buf_puts(b, ".0");
-}
-
 static char *take_buf(buf *b)
 {
     char *s = b->data;
@@ -199,43 +148,19 @@ static char *take_buf(buf *b)
     return s;
 }
 
-static void put_inputs(buf *b, const pricing_decision *d)
+/* The fallback bits as the audit's comma-separated text ("forecast,weather"). */
+static void fallback_text(uint32_t fallback, char *out, size_t size)
 {
-    const pricing_inputs *in = &d->inputs;
-    const pricing_result *r = &d->result;
-    const struct {
-        const char *key;
-        double value;
-    } numbers[] = {
-        {"demand_score", in->demand_score},         {"expected_demand", in->expected_demand},
-        {"available_supply", in->available_supply}, {"weather_severity", in->weather_severity},
-        {"event_score", in->event_score},           {"confidence", in->confidence},
-    };
-    buf_putc(b, '{');
-    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
-        json_put_key(b, numbers[i].key, i > 0);
-        put_exact_double(b, numbers[i].value);
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < PRICING_NFALLBACKS; i++) {
+        if (!(fallback & (1u << i))) continue;
+        size_t len = strlen(PRICING_FALLBACK_NAMES[i]);
+        if (n + len + 2 > size) break;
+        if (n) out[n++] = ',';
+        memcpy(out + n, PRICING_FALLBACK_NAMES[i], len + 1);
+        n += len;
     }
-    json_put_key(b, "model_version", true);
-    json_put_string(b, in->model_version);
-    json_put_key(b, "fallback", true);
-    put_fallback(b, in->fallback);
-    json_put_key(b, "features_ts", true);
-    json_put_int(b, in->features_ts_ms);
-    json_put_key(b, "local_hour", true);
-    json_put_int(b, r->local_hour);
-    json_put_key(b, "factor_values", true);
-    buf_putc(b, '{');
-    for (int i = 0; i < PRICING_NFACTORS; i++) {
-        json_put_key(b, PRICING_FACTOR_NAMES[i], i > 0);
-        put_exact_double(b, r->factor[i]);
-    }
-    buf_putc(b, '}');
-    json_put_key(b, "rounding_cents", true);
-    json_put_int(b, d->rounding_cents);
-    json_put_key(b, "base_price_cents", true);
-    json_put_int(b, r->base_price_cents);
-    buf_putc(b, '}');
 }
 
 static void put_guard_inputs(buf *b, const pricing_result *r)
@@ -289,8 +214,16 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row)
     row->price_cents = r->price_cents;
     row->base_price_cents = r->base_price_cents;
     row->surge_multiplier = (double)r->surge_e4 / 1e4;
-    row->demand_score = d->inputs.demand_score;
-    row->confidence = d->inputs.confidence;
+    const pricing_inputs *in = &d->inputs;
+    row->demand_score = in->demand_score;
+    row->expected_demand = in->expected_demand;
+    row->available_supply = in->available_supply;
+    row->weather_severity = in->weather_severity;
+    row->event_score = in->event_score;
+    row->confidence = in->confidence;
+    fallback_text(in->fallback, row->fallback, sizeof row->fallback);
+    row->features_ts_ms = in->features_ts_ms;
+    row->local_hour = r->local_hour;
     snprintf(row->model_version, sizeof row->model_version, "%s", d->inputs.model_version);
     row->rule_id = d->rule_id;
     row->cached = d->cached;
@@ -300,8 +233,6 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row)
     buf_init(&b);
     put_factors(&b, r);
     row->factors_json = take_buf(&b);
-    put_inputs(&b, d);
-    row->inputs_json = take_buf(&b);
     put_guard_inputs(&b, r);
     row->guardrails_json = take_buf(&b);
 }
@@ -330,20 +261,6 @@ static int missing(surge_error *err, const char *column, const char *key, const 
 {
     return surge_fail(err, SURGE_EPARSE, column, "audit column %s: key \"%s\" is missing or not %s",
                       column, key, what);
-}
-
-/* A number; null stands for a non-finite double (see put_exact_double). */
-static int get_double(json_t *obj, const char *column, const char *key, double *out,
-                      surge_error *err)
-{
-    json_t *v = json_object_get(obj, key);
-    if (json_is_null(v)) {
-        *out = NAN;
-        return SURGE_OK;
-    }
-    if (!json_is_number(v)) return missing(err, column, key, "a number");
-    *out = json_number_value(v);
-    return SURGE_OK;
 }
 
 static int get_int(json_t *obj, const char *column, const char *key, int64_t *out, surge_error *err)
@@ -382,50 +299,25 @@ static int read_factors(json_t *obj, pricing_result *r, surge_error *err)
     return SURGE_OK;
 }
 
-static int read_inputs(json_t *obj, pricing_decision *d, surge_error *err)
+/* The audit's fallback text back to bits; an unknown name is a damaged row. */
+static int read_fallback(const char *text, uint32_t *bits, surge_error *err)
 {
-    const char *col = "inputs_json";
-    pricing_inputs *in = &d->inputs;
-    pricing_result *r = &d->result;
-    if (get_double(obj, col, "demand_score", &in->demand_score, err) ||
-        get_double(obj, col, "expected_demand", &in->expected_demand, err) ||
-        get_double(obj, col, "available_supply", &in->available_supply, err) ||
-        get_double(obj, col, "weather_severity", &in->weather_severity, err) ||
-        get_double(obj, col, "event_score", &in->event_score, err) ||
-        get_double(obj, col, "confidence", &in->confidence, err))
-        return SURGE_EPARSE;
-
-    json_t *mv = json_object_get(obj, "model_version");
-    if (!json_is_string(mv) || strlen(json_string_value(mv)) >= sizeof in->model_version)
-        return missing(err, col, "model_version", "a short string");
-    snprintf(in->model_version, sizeof in->model_version, "%s", json_string_value(mv));
-
-    json_t *fb = json_object_get(obj, "fallback");
-    if (!json_is_array(fb)) return missing(err, col, "fallback", "an array");
-    size_t i;
-    json_t *item;
-    json_array_foreach(fb, i, item)
-    {
-        int bit = json_is_string(item) ? find_name(PRICING_FALLBACK_NAMES, PRICING_NFALLBACKS,
-                                                   json_string_value(item))
-                                       : -1;
-        if (bit < 0) return missing(err, col, "fallback", "an array of fallback names");
-        in->fallback |= 1u << bit;
+    *bits = 0;
+    const char *p = text;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int i = 0; i < PRICING_NFALLBACKS && found < 0; i++)
+            if (strlen(PRICING_FALLBACK_NAMES[i]) == len &&
+                strncmp(PRICING_FALLBACK_NAMES[i], p, len) == 0)
+                found = i;
+        if (found < 0)
+            return surge_fail(err, SURGE_EPARSE, "fallback",
+                              "audit column fallback: '%.*s' is not an input name", (int)len, p);
+        *bits |= 1u << found;
+        p += len;
+        if (*p == ',') p++;
     }
-
-    int64_t hour;
-    if (get_int(obj, col, "features_ts", &in->features_ts_ms, err) ||
-        get_int(obj, col, "local_hour", &hour, err) ||
-        get_int(obj, col, "rounding_cents", &d->rounding_cents, err) ||
-        get_int(obj, col, "base_price_cents", &r->base_price_cents, err))
-        return SURGE_EPARSE;
-    if (hour < 0 || hour > 23) return missing(err, col, "local_hour", "an hour 0..23");
-    r->local_hour = (int)hour;
-
-    json_t *fv = json_object_get(obj, "factor_values");
-    if (!json_is_object(fv)) return missing(err, col, "factor_values", "an object");
-    for (int f = 0; f < PRICING_NFACTORS; f++)
-        if (get_double(fv, col, PRICING_FACTOR_NAMES[f], &r->factor[f], err)) return SURGE_EPARSE;
     return SURGE_OK;
 }
 
@@ -481,15 +373,27 @@ int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
     d->cached = row->cached;
     d->latency_us = row->latency_us;
 
-    json_t *factors = NULL, *inputs = NULL, *guards = NULL;
-    int rc = parse_column("factors_json", row->factors_json, &factors, err);
-    if (!rc) rc = parse_column("inputs_json", row->inputs_json, &inputs, err);
+    pricing_inputs *in = &d->inputs;
+    in->demand_score = row->demand_score;
+    in->expected_demand = row->expected_demand;
+    in->available_supply = row->available_supply;
+    in->weather_severity = row->weather_severity;
+    in->event_score = row->event_score;
+    in->confidence = row->confidence;
+    in->features_ts_ms = row->features_ts_ms;
+    snprintf(in->model_version, sizeof in->model_version, "%s", row->model_version);
+    if (row->local_hour < 0 || row->local_hour > 23)
+        return surge_fail(err, SURGE_EPARSE, "local_hour",
+                          "audit column local_hour = %d is not an hour 0..23", row->local_hour);
+    d->result.local_hour = row->local_hour;
+
+    json_t *factors = NULL, *guards = NULL;
+    int rc = read_fallback(row->fallback, &in->fallback, err);
+    if (!rc) rc = parse_column("factors_json", row->factors_json, &factors, err);
     if (!rc) rc = parse_column("guardrails_json", row->guardrails_json, &guards, err);
     if (!rc) rc = read_factors(factors, &d->result, err);
-    if (!rc) rc = read_inputs(inputs, d, err);
     if (!rc) rc = read_guardrails(guards, &d->result, err);
     json_decref(factors);
-    json_decref(inputs);
     json_decref(guards);
     if (rc) return rc;
 
@@ -503,8 +407,6 @@ int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
                           "audit column surge_multiplier is not a finite multiplier");
     r->surge_e4 = (int64_t)llround(row->surge_multiplier * 1e4);
     r->price_cents = row->price_cents;
-    /* The row's own base price column wins over the copy in inputs_json: it is the one
-     * reports query. They are written from the same field, so they agree. */
     r->base_price_cents = row->base_price_cents;
     return SURGE_OK;
 }

@@ -461,18 +461,6 @@ static pricing_previous previous_exchange(pricing_engine *e, const char *region_
     return old;
 }
 
-/* A request id that sorts by time: 12 hex digits of milliseconds, then 20 random. */
-static void make_request_id(int64_t now_ms, char out[40])
-{
-    static const char hex[] = "0123456789abcdef";
-    uint64_t t = (uint64_t)now_ms;
-    for (int i = 11; i >= 0; i--) {
-        out[i] = hex[t & 15];
-        t >>= 4;
-    }
-    random_hex(out + 12, 10);
-}
-
 int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_t now_ms,
                            pricing_decision *out, surge_error *err)
 {
@@ -548,9 +536,9 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
     out->rounding_cents = rule->rounding_cents;
     pthread_rwlock_unlock(&e->catalog_lock);
 
-    make_request_id(now_ms, out->request_id);
+    random_id_time(out->request_id, now_ms);
     if (req->trace_id[0]) snprintf(out->trace_id, sizeof out->trace_id, "%s", req->trace_id);
-    else random_hex(out->trace_id, 16);
+    else random_id_time(out->trace_id, now_ms);
     out->ts_ms = now_ms;
     out->valid_until_ms = now_ms + e->cfg.valid_for_ms;
     snprintf(out->region_id, sizeof out->region_id, "%s", req->region_id);
@@ -600,6 +588,10 @@ int pricing_engine_explain(pricing_engine *e, const char *request_id, pricing_de
     control.frozen_multiplier = out->result.frozen ? out->result.frozen_e4 / 1e4 : 0;
     control.emergency_cap = out->result.cap_e4 / 1e4;
     pricing_apply_guardrails(&rule, &control, &prev, out->ts_ms, &replay);
+    /* what belongs to the rule is not stored in the row: take it from the replay */
+    memcpy(out->result.factor, replay.factor, sizeof replay.factor);
+    out->result.max_change_per_min_e4 = replay.max_change_per_min_e4;
+    out->rounding_cents = rule.rounding_cents;
     *reproduced = replay.surge_e4 == out->result.surge_e4 &&
                   replay.price_cents == out->result.price_cents &&
                   replay.clip_e4 == out->result.clip_e4 &&

@@ -105,6 +105,8 @@ void pricing_apply_guardrails(const store_rule *rule, const store_control *contr
 {
     /* (a) max change: the previous quote is recorded even when the limit is off, so explain
      * shows what the guardrail saw. */
+    out->max_change_per_min_e4 =
+        rule->max_change_per_min > 0 ? round_e4(rule->max_change_per_min * 10000.0) : 0;
     if (prev && prev->valid) {
         int64_t age = now_ms - prev->at_ms;
         if (age < 0) age = 0;

@@ -87,6 +87,7 @@ typedef struct pricing_result {
     bool had_previous;
     int64_t previous_surge_e4;
     int64_t previous_age_ms;
+    int64_t max_change_per_min_e4; /* the rule's max-change limit (for the response) */
     int64_t cap_e4;         /* 0: none */
     bool frozen;
     int64_t frozen_e4;
@@ -140,7 +141,9 @@ typedef struct pricing_decision {
 void pricing_decision_write_json(const pricing_decision *d, buf *out);
 /* Converts a decision to an audit row (allocates the row's JSON strings). */
 void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row);
-/* Rebuilds a decision from an audit row alone. EPARSE when its JSON columns are damaged. */
+/* Rebuilds a decision from an audit row alone. EPARSE when its JSON columns are damaged.
+ * What belongs to the (immutable) rule is not in the row: result.factor[],
+ * result.max_change_per_min_e4 and rounding_cents are left 0 for the caller to replay. */
 int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
                                 surge_error *err);
 

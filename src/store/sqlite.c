@@ -13,7 +13,7 @@
 
 #define BUSY_TIMEOUT_MS 10000
 #define MAIN_CACHE_KIB (16 * 1024)      /* admin reads: rules, regions, explain lookups */
-#define AUDIT_CACHE_KIB (64 * 1024)     /* the audit table's four indexes under steady inserts */
+#define AUDIT_CACHE_KIB (64 * 1024)     /* the audit table's three b-trees under steady inserts */
 #define WAL_CHECKPOINT_PAGES "16384"    /* 64 MiB of 4 KiB pages */
 #define WAL_SIZE_LIMIT_BYTES "67108864" /* 64 MiB */
 
@@ -76,8 +76,14 @@ static const char *const migrations[] = {
     "  surge_multiplier REAL,"
     "  demand_score REAL,"
     "  confidence REAL,"
+    "  expected_demand REAL,"
+    "  available_supply REAL,"
+    "  weather_severity REAL,"
+    "  event_score REAL,"
+    "  fallback TEXT,"
+    "  features_ts INTEGER,"
+    "  local_hour INTEGER,"
     "  factors TEXT,"
-    "  inputs TEXT,"
     "  guardrails TEXT,"
     "  model_version TEXT,"
     "  rule_id INTEGER,"
@@ -85,7 +91,6 @@ static const char *const migrations[] = {
     "  latency_us INTEGER);"
     "CREATE INDEX audit_logs_region_time ON audit_logs(region_id, timestamp);"
     "CREATE INDEX audit_logs_trace ON audit_logs(trace_id);"
-    "CREATE INDEX audit_logs_time ON audit_logs(timestamp);"
     "CREATE TABLE ab_test_configs("
     "  experiment_id TEXT PRIMARY KEY,"
     "  name TEXT,"
@@ -110,8 +115,9 @@ static const char *const migrations[] = {
     "region_id, emergency_cap, frozen, frozen_multiplier, reason, updated_by, updated_at"
 #define AUDIT_COLUMNS                                                                              \
     "request_id, trace_id, timestamp, region_id, product_type, user_id, computed_price,"           \
-    " base_price, surge_multiplier, demand_score, confidence, factors, inputs, guardrails,"        \
-    " model_version, rule_id, cached, latency_us"
+    " base_price, surge_multiplier, demand_score, confidence, expected_demand,"                    \
+    " available_supply, weather_severity, event_score, fallback, features_ts, local_hour,"        \
+    " factors, guardrails, model_version, rule_id, cached, latency_us"
 #define EXPERIMENT_COLUMNS                                                                         \
     "experiment_id, name, status, variants, traffic_split, created_at, updated_at"
 
@@ -197,7 +203,7 @@ static const struct {
     [STMT_AUDIT_INSERT] = {"insert into audit_logs",
                            "INSERT INTO audit_logs(" AUDIT_COLUMNS ")"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                           " ?15, ?16, ?17, ?18)"},
+                           " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"},
     [STMT_AUDIT_GET] = {"select from audit_logs",
                         "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE request_id = ?1"},
     [STMT_AUDIT_COUNT] = {"count audit_logs", "SELECT COUNT(*) FROM audit_logs"},
@@ -1103,13 +1109,19 @@ static int sqlite_audit_insert(void *impl, const store_audit_row *rows, size_t c
         bind_double(s, 9, r->surge_multiplier, &brc);
         bind_double(s, 10, r->demand_score, &brc);
         bind_double(s, 11, r->confidence, &brc);
-        bind_text(s, 12, r->factors_json, &brc);
-        bind_text(s, 13, r->inputs_json, &brc);
-        bind_text(s, 14, r->guardrails_json, &brc);
-        bind_text(s, 15, r->model_version, &brc);
-        bind_int64(s, 16, r->rule_id, &brc);
-        bind_int64(s, 17, r->cached ? 1 : 0, &brc);
-        bind_int64(s, 18, r->latency_us, &brc);
+        bind_double(s, 12, r->expected_demand, &brc);
+        bind_double(s, 13, r->available_supply, &brc);
+        bind_double(s, 14, r->weather_severity, &brc);
+        bind_double(s, 15, r->event_score, &brc);
+        bind_text(s, 16, r->fallback, &brc);
+        bind_int64(s, 17, r->features_ts_ms, &brc);
+        bind_int64(s, 18, r->local_hour, &brc);
+        bind_text(s, 19, r->factors_json, &brc);
+        bind_text(s, 20, r->guardrails_json, &brc);
+        bind_text(s, 21, r->model_version, &brc);
+        bind_int64(s, 22, r->rule_id, &brc);
+        bind_int64(s, 23, r->cached ? 1 : 0, &brc);
+        bind_int64(s, 24, r->latency_us, &brc);
         int step = brc ? brc : sqlite3_step(s);
         if (step != SQLITE_DONE) {
             char what[128];
@@ -1141,15 +1153,21 @@ static int read_audit_row(sqlite3_stmt *s, store_audit_row *r, surge_error *err)
     r->surge_multiplier = sqlite3_column_double(s, 8);
     r->demand_score = sqlite3_column_double(s, 9);
     r->confidence = sqlite3_column_double(s, 10);
-    if (column_dup(s, 11, &r->factors_json) || column_dup(s, 12, &r->inputs_json) ||
-        column_dup(s, 13, &r->guardrails_json)) {
+    r->expected_demand = sqlite3_column_double(s, 11);
+    r->available_supply = sqlite3_column_double(s, 12);
+    r->weather_severity = sqlite3_column_double(s, 13);
+    r->event_score = sqlite3_column_double(s, 14);
+    column_text(s, 15, r->fallback, sizeof r->fallback);
+    r->features_ts_ms = sqlite3_column_int64(s, 16);
+    r->local_hour = (int32_t)sqlite3_column_int64(s, 17);
+    if (column_dup(s, 18, &r->factors_json) || column_dup(s, 19, &r->guardrails_json)) {
         store_audit_row_clear(r);
         return out_of_memory(statements[STMT_AUDIT_GET].what, err);
     }
-    column_text(s, 14, r->model_version, sizeof r->model_version);
-    r->rule_id = sqlite3_column_int64(s, 15);
-    r->cached = sqlite3_column_int64(s, 16) != 0;
-    r->latency_us = sqlite3_column_int64(s, 17);
+    column_text(s, 20, r->model_version, sizeof r->model_version);
+    r->rule_id = sqlite3_column_int64(s, 21);
+    r->cached = sqlite3_column_int64(s, 22) != 0;
+    r->latency_us = sqlite3_column_int64(s, 23);
     return 0;
 }
 

@@ -141,6 +141,7 @@ static int check_audit_row(const store_audit_row *r, size_t index, surge_error *
                  {"region_id", r->region_id, sizeof r->region_id},
                  {"product_type", r->product_type, sizeof r->product_type},
                  {"user_id", r->user_id, sizeof r->user_id},
+                 {"fallback", r->fallback, sizeof r->fallback},
                  {"model_version", r->model_version, sizeof r->model_version}};
     for (size_t i = 0; i < COUNT_OF(texts); i++)
         if (strnlen(texts[i].s, texts[i].size) == texts[i].size)
@@ -194,9 +195,8 @@ void store_audit_row_clear(store_audit_row *row)
 {
     if (!row) return;
     free(row->factors_json);
-    free(row->inputs_json);
     free(row->guardrails_json);
-    row->factors_json = row->inputs_json = row->guardrails_json = NULL;
+    row->factors_json = row->guardrails_json = NULL;
 }
 
 void store_experiment_clear(store_experiment *e)

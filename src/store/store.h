@@ -66,7 +66,8 @@ typedef struct store_control {
     int64_t updated_ms;
 } store_control;
 
-/* One audited pricing decision, as stored. The JSON columns are written by pricing. */
+/* One audited pricing decision, as stored. Inputs are plain columns (bit-exact doubles, cheap
+ * to write and to query); the JSON columns are written by pricing with integer-only writers. */
 typedef struct store_audit_row {
     char request_id[40];
     char trace_id[40];
@@ -75,14 +76,19 @@ typedef struct store_audit_row {
     char product_type[STORE_PRODUCT_MAX];
     char user_id[72];
     int64_t price_cents, base_price_cents;
-    double surge_multiplier, demand_score, confidence;
+    double surge_multiplier;
+    /* the formula's inputs */
+    double demand_score, expected_demand, available_supply, weather_severity, event_score,
+        confidence;
+    char fallback[64];      /* comma-separated names of inputs that fell back; "" when none */
+    int64_t features_ts_ms; /* 0: no features were used */
+    int32_t local_hour;
     char model_version[40];
     int64_t rule_id;
     bool cached;
     int64_t latency_us;
-    char *factors_json;    /* owned by the row; {"demand":0.45,...} */
-    char *inputs_json;     /* owned by the row */
-    char *guardrails_json; /* owned by the row */
+    char *factors_json;    /* owned by the row; {"demand":0.45,...,"clip":0,"guardrails":0} */
+    char *guardrails_json; /* owned by the row; the guardrails' inputs and what they did */
 } store_audit_row;
 
 /* Frees the JSON strings of a row read by store_audit_get (not the row itself). */

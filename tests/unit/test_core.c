@@ -200,6 +200,20 @@ static void test_fnv1a64_published_vectors(void **state)
     assert_int_equal(hash_fnv1a64("foobar", 6), 0x85944171f73967e8ULL);
 }
 
+static void test_random_id_time_starts_with_the_milliseconds_in_hex(void **state)
+{
+    (void)state;
+    char a[33], b[33];
+    /* 1768127520000 ms = 0x19bac9cdd00 -> 12 hex digits "019bac9cdd00" */
+    random_id_time(a, 1768127520000LL);
+    assert_int_equal(strlen(a), 32);
+    assert_memory_equal(a, "019bac9cdd00", 12);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+    /* a later millisecond sorts after, whatever the random part */
+    random_id_time(b, 1768127520001LL);
+    assert_true(strcmp(a, b) < 0);
+}
+
 static void test_random_hex_length_and_charset(void **state)
 {
     char out[40];
@@ -797,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_murmur2_matches_kafka),
         cmocka_unit_test(test_murmur2_partition_is_positive),
         cmocka_unit_test(test_fnv1a64_published_vectors),
+        cmocka_unit_test(test_random_id_time_starts_with_the_milliseconds_in_hex),
         cmocka_unit_test(test_random_hex_length_and_charset),
         cmocka_unit_test(test_random_hex_two_calls_differ),
         cmocka_unit_test(test_json_put_fixed),

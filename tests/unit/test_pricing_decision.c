@@ -60,6 +60,7 @@ static pricing_decision known_decision(void)
     r->had_previous = true;
     r->previous_surge_e4 = 10000;
     r->previous_age_ms = 30000;
+    r->max_change_per_min_e4 = 5000;
     d.cached = false;
     d.latency_us = 412;
     return d;
@@ -135,22 +136,21 @@ static void test_json_lists_freeze_and_cap_and_empty_arrays(void **state)
     buf_free(&b);
 }
 
-static void test_json_limit_per_min_is_the_roundest_consistent_limit(void **state)
+static void test_json_limit_per_min_is_the_rules_limit(void **state)
 {
     (void)state;
     pricing_decision d = known_decision();
     pricing_result *r = &d.result;
-    /* 0.5/min over 12.345 s allows 0.102875, stored rounded as 0.1029: the surge went from
-     * 1.0 to 1.1029 (adjustment 1.1029 - 1.3516 = -0.2487). 0.1029 * 60 / 12.345 = 0.50012,
-     * but every limit from 0.4999 to 0.5003 rounds to the same move; 0.5 is the roundest. */
+    /* 0.35/min over 12.345 s allows 0.0720125 -> 0.0720: from 1.0 to 1.072 (-0.2796) */
     r->previous_age_ms = 12345;
-    r->guard_e4[PRICING_GUARD_MAX_CHANGE] = -2487;
-    r->surge_e4 = 11029;
+    r->max_change_per_min_e4 = 3500;
+    r->guard_e4[PRICING_GUARD_MAX_CHANGE] = -2796;
+    r->surge_e4 = 10720;
     buf b;
     buf_init(&b);
     pricing_decision_write_json(&d, &b);
-    assert_non_null(strstr(b.data, "{\"name\":\"max_change\",\"adjustment\":-0.2487,"
-                                   "\"previous_multiplier\":1,\"limit_per_min\":0.5}"));
+    assert_non_null(strstr(b.data, "{\"name\":\"max_change\",\"adjustment\":-0.2796,"
+                                   "\"previous_multiplier\":1,\"limit_per_min\":0.35}"));
     buf_free(&b);
 }
 
@@ -167,7 +167,6 @@ static void assert_same_decision(const pricing_decision *a, const pricing_decisi
     assert_string_equal(a->product_type, b->product_type);
     assert_string_equal(a->user_id, b->user_id);
     SAME(rule_id);
-    SAME(rounding_cents);
     SAME(inputs.demand_score);
     SAME(inputs.expected_demand);
     SAME(inputs.available_supply);
@@ -177,7 +176,6 @@ static void assert_same_decision(const pricing_decision *a, const pricing_decisi
     assert_string_equal(a->inputs.model_version, b->inputs.model_version);
     SAME(inputs.fallback);
     SAME(inputs.features_ts_ms);
-    SAME(result.factor);
     SAME(result.contribution_e4);
     SAME(result.surge_raw_e4);
     SAME(result.clip_e4);
@@ -260,7 +258,6 @@ static pricing_decision computed_decision(bool with_previous)
 static void free_row_json(store_audit_row *row)
 {
     free(row->factors_json);
-    free(row->inputs_json);
     free(row->guardrails_json);
 }
 
@@ -305,7 +302,6 @@ static void test_audit_keeps_negative_zero_and_integral_doubles(void **state)
     pricing_decision d = known_decision();
     d.inputs.event_score = -0.0;
     d.inputs.expected_demand = 40; /* "%.17g" alone would write 40, read back as an integer */
-    d.result.factor[PRICING_EVENT] = -0.0;
     round_trip(&d);
 }
 
@@ -315,11 +311,13 @@ static int decode_damaged(int column, const char *text, surge_error *err)
     pricing_decision d = known_decision(), back;
     store_audit_row row;
     pricing_decision_to_audit(&d, &row);
-    char **col = column == 0   ? &row.factors_json
-                 : column == 1 ? &row.inputs_json
-                               : &row.guardrails_json;
-    free(*col);
-    *col = text ? strdup(text) : NULL;
+    if (column == 1) {
+        snprintf(row.fallback, sizeof row.fallback, "%s", text);
+    } else {
+        char **col = column == 0 ? &row.factors_json : &row.guardrails_json;
+        free(*col);
+        *col = text ? strdup(text) : NULL;
+    }
     int rc = pricing_decision_from_audit(&row, &back, err);
     free_row_json(&row);
     return rc;
@@ -345,9 +343,9 @@ static void test_damaged_audit_columns_are_parse_errors(void **state)
     assert_non_null(strstr(err.message, "\"supply\""));
 
     memset(&err, 0, sizeof err);
-    assert_int_equal(decode_damaged(1, "{\"expected_demand\":1}", &err), SURGE_EPARSE);
-    assert_string_equal(err.field, "inputs_json");
-    assert_non_null(strstr(err.message, "\"demand_score\""));
+    assert_int_equal(decode_damaged(1, "forecast,sunshine", &err), SURGE_EPARSE);
+    assert_string_equal(err.field, "fallback");
+    assert_string_equal(err.message, "audit column fallback: 'sunshine' is not an input name");
 
     memset(&err, 0, sizeof err);
     assert_int_equal(decode_damaged(2, NULL, &err), SURGE_EPARSE);
@@ -370,7 +368,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_of_a_known_decision),
         cmocka_unit_test(test_json_lists_freeze_and_cap_and_empty_arrays),
-        cmocka_unit_test(test_json_limit_per_min_is_the_roundest_consistent_limit),
+        cmocka_unit_test(test_json_limit_per_min_is_the_rules_limit),
         cmocka_unit_test(test_audit_round_trip_restores_every_field),
         cmocka_unit_test(test_audit_keeps_negative_zero_and_integral_doubles),
         cmocka_unit_test(test_damaged_audit_columns_are_parse_errors),

@@ -614,6 +614,13 @@ static void make_audit_row(store_audit_row *r, int thread, int i)
     r->surge_multiplier = 1.0 + (i % 200) / 100.0;
     r->demand_score = (i % 1000) / 999.0;
     r->confidence = 0.8125;
+    r->expected_demand = 40.0 + i;
+    r->available_supply = i * 3;
+    r->weather_severity = 0.1 * (i % 10);
+    r->event_score = 1.0 / 3.0; /* not a short decimal: must come back bit for bit */
+    snprintf(r->fallback, sizeof r->fallback, i % 4 ? "forecast,weather" : "");
+    r->features_ts_ms = i % 5 ? 1767225599000 + i : 0;
+    r->local_hour = i % 24;
     snprintf(r->model_version, sizeof r->model_version, "v1.%d.0", i % 3);
     r->rule_id = 1 + i % 5;
     r->cached = i % 3 == 0;
@@ -627,13 +634,11 @@ static void test_audit_batch_insert_then_get_returns_every_field(void **state)
     store_db *db = open_db(f);
     enum { N = 50 };
     store_audit_row rows[N];
-    char factors[N][64], inputs[N][64];
+    char factors[N][64];
     for (int i = 0; i < N; i++) {
         make_audit_row(&rows[i], 0, i);
         snprintf(factors[i], sizeof factors[i], "{\"demand\":0.%02d,\"supply\":-0.12}", i);
-        snprintf(inputs[i], sizeof inputs[i], "{\"available_supply\":%d}", i * 3);
         rows[i].factors_json = factors[i];
-        rows[i].inputs_json = inputs[i];
         rows[i].guardrails_json = i % 2 ? "{\"emergency_cap\":-0.5}" : NULL;
     }
     assert_int_equal(store_audit_insert(db, rows, N, &err), 0);
@@ -656,12 +661,18 @@ static void test_audit_batch_insert_then_get_returns_every_field(void **state)
         assert_true(got.surge_multiplier == rows[i].surge_multiplier);
         assert_true(got.demand_score == rows[i].demand_score);
         assert_true(got.confidence == 0.8125);
+        assert_true(got.expected_demand == rows[i].expected_demand);
+        assert_true(got.available_supply == rows[i].available_supply);
+        assert_true(got.weather_severity == rows[i].weather_severity);
+        assert_true(got.event_score == 1.0 / 3.0);
+        assert_string_equal(got.fallback, i % 4 ? "forecast,weather" : "");
+        assert_int_equal(got.features_ts_ms, rows[i].features_ts_ms);
+        assert_int_equal(got.local_hour, i % 24);
         assert_string_equal(got.model_version, rows[i].model_version);
         assert_int_equal(got.rule_id, rows[i].rule_id);
         assert_int_equal(got.cached, rows[i].cached);
         assert_int_equal(got.latency_us, rows[i].latency_us);
         assert_string_equal(got.factors_json, factors[i]);
-        assert_string_equal(got.inputs_json, inputs[i]);
         if (i % 2)
             assert_string_equal(got.guardrails_json, "{\"emergency_cap\":-0.5}");
         else
