@@ -95,13 +95,20 @@ void json_put_string_n(buf *b, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     buf_reserve(b, n + 2);
     b->data[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            buf_reserve(b, 2);
-            b->data[b->len++] = (char)c;
+    size_t i = 0;
+    while (i < n) {
+        /* copy the longest run that needs no escaping in one go */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            buf_reserve(b, run - i + 1);
+            memcpy(b->data + b->len, s + i, run - i);
+            b->len += run - i;
+            i = run;
             continue;
         }
+        unsigned char c = (unsigned char)s[i++];
         buf_reserve(b, 7);
         b->data[b->len++] = '\\';
         switch (c) {

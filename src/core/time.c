@@ -53,8 +53,23 @@ int time_format_rfc3339(int64_t ms, char *out, size_t size)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    return snprintf(out, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                    (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), milli);
+    if (y < 0 || y > 9999 || size < 25) {
+        /* outside RFC 3339's four-digit years: rare enough for printf */
+        return snprintf(out, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+                        (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), milli);
+    }
+    /* the hot path (two per price response): fixed-width digits, no printf */
+    int fields[] = {(int)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), milli};
+    static const int widths[] = {4, 2, 2, 2, 2, 2, 3};
+    static const char seps[] = "--T::.Z";
+    char *p = out;
+    for (int f = 0; f < 7; f++) {
+        for (int w = widths[f] - 1, v = fields[f]; w >= 0; w--, v /= 10) p[w] = (char)('0' + v % 10);
+        p += widths[f];
+        *p++ = seps[f];
+    }
+    *p = 0;
+    return (int)(p - out);
 }
 
 static int parse_digits(const char **p, int n, int *out)

@@ -205,12 +205,12 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row)
 {
     const pricing_result *r = &d->result;
     memset(row, 0, sizeof *row);
-    snprintf(row->request_id, sizeof row->request_id, "%s", d->request_id);
-    snprintf(row->trace_id, sizeof row->trace_id, "%s", d->trace_id);
+    str_copy(row->request_id, sizeof row->request_id, d->request_id);
+    str_copy(row->trace_id, sizeof row->trace_id, d->trace_id);
     row->ts_ms = d->ts_ms;
-    snprintf(row->region_id, sizeof row->region_id, "%s", d->region_id);
-    snprintf(row->product_type, sizeof row->product_type, "%s", d->product_type);
-    snprintf(row->user_id, sizeof row->user_id, "%s", d->user_id);
+    str_copy(row->region_id, sizeof row->region_id, d->region_id);
+    str_copy(row->product_type, sizeof row->product_type, d->product_type);
+    str_copy(row->user_id, sizeof row->user_id, d->user_id);
     row->price_cents = r->price_cents;
     row->base_price_cents = r->base_price_cents;
     row->surge_multiplier = (double)r->surge_e4 / 1e4;
@@ -224,7 +224,7 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row)
     fallback_text(in->fallback, row->fallback, sizeof row->fallback);
     row->features_ts_ms = in->features_ts_ms;
     row->local_hour = r->local_hour;
-    snprintf(row->model_version, sizeof row->model_version, "%s", d->inputs.model_version);
+    str_copy(row->model_version, sizeof row->model_version, d->inputs.model_version);
     row->rule_id = d->rule_id;
     row->cached = d->cached;
     row->latency_us = d->latency_us;
@@ -360,15 +360,15 @@ static int read_guardrails(json_t *obj, pricing_result *r, surge_error *err)
 int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d, surge_error *err)
 {
     memset(d, 0, sizeof *d);
-    snprintf(d->request_id, sizeof d->request_id, "%s", row->request_id);
-    snprintf(d->trace_id, sizeof d->trace_id, "%s", row->trace_id);
+    str_copy(d->request_id, sizeof d->request_id, row->request_id);
+    str_copy(d->trace_id, sizeof d->trace_id, row->trace_id);
     d->ts_ms = row->ts_ms;
     /* The validity window is the engine's configuration, not part of the row: this is the
      * default two minutes (DESIGN §8), and the engine overwrites it with its configured one. */
     d->valid_until_ms = row->ts_ms + 120000;
-    snprintf(d->region_id, sizeof d->region_id, "%s", row->region_id);
-    snprintf(d->product_type, sizeof d->product_type, "%s", row->product_type);
-    snprintf(d->user_id, sizeof d->user_id, "%s", row->user_id);
+    str_copy(d->region_id, sizeof d->region_id, row->region_id);
+    str_copy(d->product_type, sizeof d->product_type, row->product_type);
+    str_copy(d->user_id, sizeof d->user_id, row->user_id);
     d->rule_id = row->rule_id;
     d->cached = row->cached;
     d->latency_us = row->latency_us;
@@ -381,7 +381,7 @@ int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
     in->event_score = row->event_score;
     in->confidence = row->confidence;
     in->features_ts_ms = row->features_ts_ms;
-    snprintf(in->model_version, sizeof in->model_version, "%s", row->model_version);
+    str_copy(in->model_version, sizeof in->model_version, row->model_version);
     if (row->local_hour < 0 || row->local_hour > 23)
         return surge_fail(err, SURGE_EPARSE, "local_hour",
                           "audit column local_hour = %d is not an hour 0..23", row->local_hour);

@@ -100,7 +100,7 @@ fail:
 static const catalog_region *catalog_region_find(const catalog *c, const char *region_id)
 {
     catalog_region key;
-    snprintf(key.meta.region_id, sizeof key.meta.region_id, "%s", region_id);
+    str_copy(key.meta.region_id, sizeof key.meta.region_id, region_id);
     if (!c->nregions) return NULL;
     return bsearch(&key, c->regions, c->nregions, sizeof *c->regions, cmp_region);
 }
@@ -108,7 +108,7 @@ static const catalog_region *catalog_region_find(const catalog *c, const char *r
 static const store_control *catalog_control_find(const catalog *c, const char *region_id)
 {
     store_control key;
-    snprintf(key.region_id, sizeof key.region_id, "%s", region_id);
+    str_copy(key.region_id, sizeof key.region_id, region_id);
     if (!c->ncontrols) return NULL;
     return bsearch(&key, c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
 }
@@ -442,7 +442,10 @@ static pricing_previous previous_exchange(pricing_engine *e, const char *region_
                                           bool peek_only)
 {
     char key[sizeof ((prev_entry *)0)->key];
-    snprintf(key, sizeof key, "%s|%s", region_id, product);
+    size_t rl = strlen(region_id), pl = strlen(product);
+    memcpy(key, region_id, rl);
+    key[rl] = '|';
+    memcpy(key + rl + 1, product, pl + 1); /* both are bounded by their struct fields */
     prev_shard *s = &e->prev[hash_fnv1a64(key, strlen(key)) % PREV_SHARDS];
     pricing_previous old = {0};
     pthread_mutex_lock(&s->lock);
@@ -498,14 +501,14 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
 
     pricing_cache_key key;
     memset(&key, 0, sizeof key);
-    snprintf(key.region_id, sizeof key.region_id, "%s", req->region_id);
-    snprintf(key.product_type, sizeof key.product_type, "%s", req->product_type);
+    str_copy(key.region_id, sizeof key.region_id, req->region_id);
+    str_copy(key.product_type, sizeof key.product_type, req->product_type);
     key.rule_id = rule->rule_id;
     const char *mv =
         e->source.model_version ? e->source.model_version(e->source.ctx, req->region_id,
                                                           req->user_id)
                                 : NULL;
-    snprintf(key.model_version, sizeof key.model_version, "%s", mv ? mv : "none");
+    str_copy(key.model_version, sizeof key.model_version, mv ? mv : "none");
 
     pricing_cache_value cv;
     if (pricing_cache_get(e->cache, &key, now_ms, &cv)) {
@@ -518,7 +521,7 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
         cv.generation = pricing_cache_generation(e->cache);
         e->source.fetch(e->source.ctx, req->region_id, req->product_type, req->user_id, now_ms,
                         &out->inputs);
-        if (!mv) snprintf(out->inputs.model_version, sizeof out->inputs.model_version, "none");
+        if (!mv) str_copy(out->inputs.model_version, sizeof out->inputs.model_version, "none");
         int hour = 0;
         tz_local_hour(region->tz, now_ms, &hour, NULL);
         pricing_formula(rule, &out->inputs, hour, &out->result);
@@ -537,13 +540,13 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
     pthread_rwlock_unlock(&e->catalog_lock);
 
     random_id_time(out->request_id, now_ms);
-    if (req->trace_id[0]) snprintf(out->trace_id, sizeof out->trace_id, "%s", req->trace_id);
+    if (req->trace_id[0]) str_copy(out->trace_id, sizeof out->trace_id, req->trace_id);
     else random_id_time(out->trace_id, now_ms);
     out->ts_ms = now_ms;
     out->valid_until_ms = now_ms + e->cfg.valid_for_ms;
-    snprintf(out->region_id, sizeof out->region_id, "%s", req->region_id);
-    snprintf(out->product_type, sizeof out->product_type, "%s", req->product_type);
-    snprintf(out->user_id, sizeof out->user_id, "%s", req->user_id);
+    str_copy(out->region_id, sizeof out->region_id, req->region_id);
+    str_copy(out->product_type, sizeof out->product_type, req->product_type);
+    str_copy(out->user_id, sizeof out->user_id, req->user_id);
     out->latency_us = (time_mono_ns() - t0) / 1000;
     atomic_fetch_add_explicit(&e->computed, 1, memory_order_relaxed);
     if (e->audit.running) audit_enqueue(e, out);

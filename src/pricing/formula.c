@@ -21,7 +21,7 @@ void pricing_inputs_neutral(pricing_inputs *in)
     in->weather_severity = 0;
     in->event_score = 0;
     in->confidence = 0;
-    snprintf(in->model_version, sizeof in->model_version, "none");
+    str_copy(in->model_version, sizeof in->model_version, "none");
     in->fallback = PRICING_FALLBACK_FORECAST | PRICING_FALLBACK_SUPPLY | PRICING_FALLBACK_WEATHER |
                    PRICING_FALLBACK_EVENTS;
     in->features_ts_ms = 0;
