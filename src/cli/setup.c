@@ -143,6 +143,9 @@ int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err)
     return 0;
 }
 
+/* 2000-01-01T00:00:00Z */
+#define SAMPLE_RULES_EFFECTIVE_MS 946684800000LL
+
 int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error *err)
 {
     *created = false;
@@ -164,7 +167,6 @@ int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error 
     double clat, clon, hlat, hlon;
     geohash_encode(lat0, lon0, precision, centre);
     geohash_decode(centre, &clat, &clon, &hlat, &hlon);
-    int64_t now = time_now_ms();
     static const struct {
         const char *product;
         int64_t base_cents;
@@ -190,7 +192,8 @@ int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error 
                 snprintf(rule.region_id, sizeof rule.region_id, "%s", reg.region_id);
                 snprintf(rule.product_type, sizeof rule.product_type, "%s", products[p].product);
                 rule.base_price_cents = products[p].base_cents;
-                rule.effective_ms = now;
+                /* effective long ago, so history (replays, backtests) can be priced too */
+                rule.effective_ms = SAMPLE_RULES_EFFECTIVE_MS;
                 snprintf(rule.created_by, sizeof rule.created_by, "sample");
                 if (store_rule_insert(db, &rule, err)) return err->code;
             }
