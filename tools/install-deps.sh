@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     build-essential cmake pkg-config clang-format
     libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev
-    wrk tzdata ca-certificates curl
+    wrk nginx-light tzdata ca-certificates curl
     libavro-dev libsnappy-dev libzstd-dev librdkafka-dev libhiredis-dev libpq-dev
     libxgboost-dev libprotobuf-c-dev protobuf-c-compiler
 )

@@ -90,6 +90,12 @@ fi
 # ---------------------------------------------------------------- processes and clean-up
 
 tmp=$(mktemp -d -t surge-bench-compute.XXXXXX)
+# Busy and all CPU ticks of the machine (/proc/stat): with the ticks of our own processes at the
+# end, they tell how much of the machine other work took during the benchmark.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit }' /proc/stat; }
+read -r busy0 total0 steal0 < <(cpu_ticks)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+free_mib=$(df -Pm "$tmp" | awk 'NR == 2 { print $4 }')
 declare -A server_pid=()
 child="" # the running wrk or vegeta
 
@@ -238,6 +244,9 @@ nkeys=$(wc -l <"$tmp/keys.txt")
 nregions=$(cut -d' ' -f1 "$tmp/keys.txt" | sort -u | wc -l)
 ((nkeys > 0)) || die "the sample city has no region x product"
 
+# Every decision is audited into SQLite (~0.5 KB each): a run writes about 1 GB into the temp dir.
+((free_mib > 3072)) || say "warning: only $free_mib MiB free in $tmp; the audit of ~2M decisions needs ~1 GB"
+
 # ---------------------------------------------------------------- closed loop (wrk)
 
 # label -> "server script [args]"
@@ -338,6 +347,19 @@ for server in surge-cached surge-uncached; do
         "$tmp/metrics-$server.txt")
 done
 
+# CPU ticks of our processes: the servers (threads included), nginx's workers, and every child
+# this script has waited for (wrk, vegeta, curl, python3), then of the whole machine.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ours=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")
+for name in "${!server_pid[@]}"; do ours=$((ours + $(proc_ticks "${server_pid[$name]}"))); done
+for pid in $(cat "/proc/${server_pid[nginx]}/task/"*/children 2>/dev/null); do
+    ours=$((ours + $(proc_ticks "$pid")))
+done
+read -r busy1 total1 steal1 < <(cpu_ticks)
+other_pct=$(awk -v b=$((busy1 - busy0)) -v o="$ours" -v t=$((total1 - total0)) \
+    'BEGIN { v = t > 0 ? 100 * (b - o) / t : 0; printf "%.0f", v < 0 ? 0 : v }')
+steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { v = t > 0 ? 100 * s / t : 0; printf "%.0f", v }')
+
 # ---------------------------------------------------------------- report
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
@@ -419,6 +441,8 @@ section=$tmp/section.md
         [[ ${metric[$server/non200]:-0} == 0 ]] ||
             warnings+=("$server: /metrics counts ${metric[$server/non200]} non-200 responses")
     done
+    echo "- Other work on the machine: load average $load_before at the start; processes outside this benchmark used $other_pct% of the machine's CPU time during it (steal $steal_pct%)."
+    ((other_pct < 10)) || warnings+=("other processes used $other_pct% of the CPUs during the run: the absolute numbers are low, the ratios less reliable")
     echo "- Numbers from a shared machine are noisy: compare ratios against the peer of the same run, not absolute numbers across runs."
     for w in "${warnings[@]}"; do echo "- **WARNING**: $w"; done
 } >"$section"

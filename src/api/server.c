@@ -3,6 +3,7 @@
 #include "api_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -11,6 +12,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* libmicrohttpd keeps a request's headers and the response's headers in one memory pool per
+ * connection. It gets http.max_header_bytes plus this much, and surge enforces
+ * http.max_header_bytes itself, so a request just under the limit still has room for its
+ * answer (without the headroom such requests were closed with no answer at all). */
+#define HEADER_HEADROOM 4096
 
 const api_route API_ROUTES[] = {
     {"GET", "/healthz", handle_healthz, false, false},
@@ -246,14 +253,25 @@ static bool is_hex(const char *s, size_t n)
     return true;
 }
 
-/* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". An all-zero or
- * malformed header is ignored (a fresh trace id is generated), as the spec requires. */
+/* W3C traceparent: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". A header with an
+ * all-zero trace or parent id, version ff, or any malformed part is ignored (a fresh trace id
+ * is generated), as the spec requires. Version 00 is exactly 55 characters; a later version
+ * may append "-..." fields, which are not ours to read. */
+static bool traceparent_valid(const char *tp)
+{
+    size_t n = tp ? strlen(tp) : 0;
+    if (n < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return false;
+    if (!is_hex(tp, 2) || strncmp(tp, "ff", 2) == 0) return false;
+    if (strncmp(tp, "00", 2) == 0 ? n != 55 : n > 55 && tp[55] != '-') return false;
+    return is_hex(tp + 3, 32) && strncmp(tp + 3, "00000000000000000000000000000000", 32) != 0 &&
+           is_hex(tp + 36, 16) && strncmp(tp + 36, "0000000000000000", 16) != 0 &&
+           is_hex(tp + 53, 2);
+}
+
 static void take_trace_id(api_request *r)
 {
     const char *tp = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
-    if (tp && strlen(tp) >= 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' &&
-        is_hex(tp, 2) && strncmp(tp, "ff", 2) != 0 && is_hex(tp + 3, 32) &&
-        strncmp(tp + 3, "00000000000000000000000000000000", 32) != 0) {
+    if (traceparent_valid(tp)) {
         memcpy(r->trace_id, tp + 3, 32);
         r->trace_id[32] = 0;
         return;
@@ -324,6 +342,36 @@ static void finish(api_request *r)
                 r->status, ns / 1e6, r->client_ip);
 }
 
+/* Percent-decoding for paths and query arguments, as libmicrohttpd's own except that %00 stays
+ * as it is: a decoded NUL would silently cut a C string short, so that
+ * /regions/dr5ru%00xyz would act on region dr5ru. */
+static size_t unescape_no_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+            char hex[3] = {r[1], r[2], 0};
+            char c = (char)strtol(hex, NULL, 16);
+            if (c) {
+                *w++ = c;
+                r += 2;
+                continue;
+            }
+        }
+        *w++ = *r;
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    size_t *total = cls;
+    *total += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -350,6 +398,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->route_index = idx;
         } else if (idx == -2) {
             r->allow = allow;
+        }
+        /* surge's own header limit, checked below libmicrohttpd's (which is larger, so that
+         * the response always has room in the connection's memory) */
+        size_t header_bytes = strlen(method) + strlen(url) + 12;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &header_bytes);
+        if (header_bytes > s->cfg.max_header_bytes) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "the request line and headers (%zu bytes) are larger than "
+                     "http.max_header_bytes (%zu)", header_bytes, s->cfg.max_header_bytes);
+            error_body(r, 431, "headers_too_large", NULL, msg);
+            finish(r);
+            return send_response(r);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
@@ -470,7 +530,8 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        (size_t)cfg->max_header_bytes + HEADER_HEADROOM, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape_no_nul, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_END);
     if (!s->daemon) {

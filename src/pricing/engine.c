@@ -366,6 +366,7 @@ pricing_engine *pricing_engine_new(store_db *db, feature_store *fs,
             surge_fail(err, SURGE_EINTERNAL, NULL, "cannot start the audit writer thread");
             goto fail;
         }
+        pthread_setname_np(q->thread, "surge-audit"); /* visible in top -H and perf */
         q->running = true;
     }
     return e;
@@ -572,7 +573,16 @@ int pricing_engine_explain(pricing_engine *e, const char *request_id, pricing_de
     if (rc) return rc;
     rc = pricing_decision_from_audit(&row, out, err);
     store_audit_row_clear(&row);
-    if (rc) return rc;
+    if (rc) {
+        /* the client asked well; the stored record is what is broken */
+        if (err) {
+            char msg[sizeof err->message];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            surge_fail(err, SURGE_EINTERNAL, NULL, "the audit record of '%s' is damaged: %.180s",
+                       request_id, msg);
+        }
+        return SURGE_EINTERNAL;
+    }
     out->valid_until_ms = out->ts_ms + e->cfg.valid_for_ms;
 
     *reproduced = false;

@@ -14,15 +14,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import requests
 
-ADMIN_RULE_DEFAULTS = {
-    "min_multiplier": 1.0,
-    "max_multiplier": 3.0,
-    "weights": {"demand": 0.4, "supply": 0.3, "time_of_day": 0.2, "events": 0.1, "weather": 0.1},
-    "demand_k": 6.0,
-    "demand_threshold": 0.5,
-    "event_coefficient": 0.5,
-    "rounding": 0.25,
-}
 FACTOR_NAMES = ("demand", "supply", "time_of_day", "events", "weather")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
