@@ -337,7 +337,10 @@ static void finish(api_request *r)
 {
     int64_t ns = time_mono_ns() - r->t0_ns;
     metrics_observe(r->route_index, r->status, ns);
-    if (r->server->cfg.access_log)
+    if (r->status >= 500)
+        log_msg(LOG_ERROR, "http", r->trace_id, "%s %s answered %d: %.300s", r->method, r->url,
+                r->status, r->out.data ? r->out.data : "");
+    else if (r->server->cfg.access_log)
         log_msg(LOG_INFO, "http", r->trace_id, "%s %s %d %.3fms %s", r->method, r->url,
                 r->status, ns / 1e6, r->client_ip);
 }
