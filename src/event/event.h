@@ -1,0 +1,75 @@
+/* event: the event types of DESIGN §4, their Avro schemas (schemas/*.avsc, the single source of
+ * truth, compiled into the binary), validation of JSON events against them with precise errors,
+ * enrichment, and Avro binary encoding/decoding of bus record values. */
+#ifndef SURGE_EVENT_H
+#define SURGE_EVENT_H
+
+#include <jansson.h>
+
+#include "../bus/bus.h"
+#include "../core/core.h"
+
+typedef enum event_type {
+    EVENT_SEARCH,
+    EVENT_VIEW,
+    EVENT_BOOKING,
+    EVENT_CANCEL,
+    EVENT_DRIVER_LOCATION,
+    EVENT_DRIVER_STATUS,
+    EVENT_WEATHER,
+    EVENT_TRAFFIC,
+    EVENT_VENUE_EVENT,
+    EVENT_HOLIDAY,
+    EVENT_CONFIG_CHANGE,
+    EVENT_MODEL_UPDATE,
+    EVENT_PRICE_CHANGE,
+    EVENT_ALERT,
+    EVENT_NTYPES
+} event_type;
+
+/* "search", "view", ... as in the JSON `type` field, in enum order. */
+extern const char *const EVENT_TYPE_NAMES[EVENT_NTYPES];
+/* The type named name, or -1. */
+int event_type_from_name(const char *name);
+/* The topic an event type travels on: user-events, supply-events, external-events or
+ * system-events. */
+bus_topic event_topic(event_type type);
+
+#define EVENT_ID_MAX 64
+
+/* What ingestion needs to know about an event beyond its encoded bytes. */
+typedef struct event_meta {
+    event_type type;
+    char event_id[EVENT_ID_MAX + 1];
+    char region_id[GEOHASH_MAX + 1]; /* given, or derived from lat/lon; "" for global events */
+    char user_id[EVENT_ID_MAX + 1];  /* "" when the type has none */
+    int64_t ts_ms;                   /* event time */
+    int64_t ingest_ts_ms;
+} event_meta;
+
+/* Enrichment applied to every accepted event. */
+typedef struct event_enrichment {
+    int64_t ingest_ts_ms;
+    const char *source;   /* e.g. "api:10.0.0.7"; stored in the event's `source` field */
+    int region_precision; /* geohash precision for lat/lon -> region_id */
+} event_enrichment;
+
+typedef struct event_codec event_codec;
+
+/* Loads the compiled-in schemas. Thread-safe to use from any number of threads. */
+event_codec *event_codec_new(surge_error *err);
+void event_codec_free(event_codec *c);
+
+/* Validates one JSON event against the schema of its type, enriches it and appends the Avro
+ * binary of its topic's record (the bus record value) to out. Fills meta. On a bad event
+ * returns SURGE_EINVAL with err->field naming the field ("ts", "lat", "severity", ...) and the
+ * message the rule it broke; out is then unchanged. */
+int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, buf *out,
+                 event_meta *meta, surge_error *err);
+
+/* Decodes a record value read from topic back into the event's JSON object text (appended to
+ * out). SURGE_EPARSE when the bytes are not a valid record of that topic. */
+int event_decode_json(event_codec *c, bus_topic topic, const void *data, size_t len, buf *out,
+                      surge_error *err);
+
+#endif
