@@ -24,15 +24,6 @@ void metrics_count_fallback(int bit);
 void metrics_write(buf *out, int nroutes, const char *const *route_names,
                    const char *const *route_methods, const pricing_stats *ps, int64_t start_ms);
 
-/* ---------------------------------------------------------------- rate limits */
-
-typedef struct ratelimiter ratelimiter;
-
-ratelimiter *ratelimiter_new(double rate_per_s, double burst);
-void ratelimiter_free(ratelimiter *r);
-/* Takes one token for key at now_ns. Returns 0, or the seconds (>= 1) to wait. */
-int ratelimiter_take(ratelimiter *r, const char *key, size_t keylen, int64_t now_ns);
-
 /* ---------------------------------------------------------------- requests */
 
 typedef struct api_request api_request;

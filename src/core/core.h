@@ -161,6 +161,18 @@ void config_write_docs(FILE *out);
 /* Writes the effective configuration as `key = value` lines (secrets masked). */
 void config_dump(const config *c, FILE *out);
 
+/* ---------------------------------------------------------------- rate limits */
+
+/* Token buckets keyed by a string (user, IP, region, or one global key): rate_per_s tokens a
+ * second, at most burst stored. Thread-safe; memory is bounded (idle full buckets are
+ * forgotten). */
+typedef struct ratelimiter ratelimiter;
+
+ratelimiter *ratelimiter_new(double rate_per_s, double burst);
+void ratelimiter_free(ratelimiter *r);
+/* Takes one token for key at now_ns. Returns 0, or the seconds (>= 1) to wait. */
+int ratelimiter_take(ratelimiter *r, const char *key, size_t keylen, int64_t now_ns);
+
 /* ---------------------------------------------------------------- geohash */
 
 #define GEOHASH_MAX 12

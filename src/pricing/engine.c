@@ -241,22 +241,21 @@ pricing_source pricing_source_features(feature_store *fs)
 
 #define AUDIT_BATCH_MAX 8192
 
+/* The writer claims the oldest n queued decisions, converts and commits them without holding the
+ * queue lock (producers only ever write past head + count, so the claimed slots are the writer's
+ * alone until it releases them), then frees the slots. */
 static void *audit_main(void *arg)
 {
     pricing_engine *e = arg;
     audit_queue *q = &e->audit;
-    pricing_decision *batch = malloc(AUDIT_BATCH_MAX * sizeof *batch);
     store_audit_row *rows = calloc(AUDIT_BATCH_MAX, sizeof *rows);
-    if (!batch || !rows) abort();
+    if (!rows) abort();
     pthread_mutex_lock(&q->lock);
     for (;;) {
-        if (q->count == 0 && !q->stopping) {
-            /* wait for work; then give producers flush_ms to fill a batch */
-            pthread_cond_wait(&q->not_empty, &q->lock);
-            continue;
-        }
+        while (q->count == 0 && !q->stopping) pthread_cond_wait(&q->not_empty, &q->lock);
         if (q->count == 0 && q->stopping) break;
         if (q->count < AUDIT_BATCH_MAX / 2 && !q->stopping) {
+            /* give producers flush_ms to fill a batch */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t ns = ts.tv_nsec + e->cfg.audit_flush_ms * 1000000;
@@ -265,34 +264,39 @@ static void *audit_main(void *arg)
             pthread_cond_timedwait(&q->not_empty, &q->lock, &ts);
         }
         size_t n = q->count < AUDIT_BATCH_MAX ? q->count : AUDIT_BATCH_MAX;
-        for (size_t i = 0; i < n; i++) batch[i] = q->slots[(q->head + i) % q->capacity];
-        q->head = (q->head + n) % q->capacity;
-        q->count -= n;
-        pthread_cond_broadcast(&q->not_full);
+        size_t start = q->head;
         pthread_mutex_unlock(&q->lock);
 
-        for (size_t i = 0; i < n; i++) pricing_decision_to_audit(&batch[i], &rows[i]);
+        for (size_t i = 0; i < n; i++)
+            pricing_decision_to_audit(&q->slots[(start + i) % q->capacity], &rows[i]);
         surge_error err;
         int attempts = 0;
+        bool written = true;
         while (store_audit_insert(e->db, rows, n, &err)) {
-            /* never drop a decision: keep retrying with backoff; stop only when shutting down
-             * after 20 attempts so a dead disk cannot hang the process forever */
+            /* never drop a decision: keep retrying with backoff; give up only when shutting
+             * down after 20 attempts, so a dead disk cannot hang the process forever */
             atomic_fetch_add(&e->audit_failed, 1);
             log_error("audit", "writing %zu decisions failed (attempt %d): %s", n, attempts + 1,
                       err.message);
-            if (++attempts >= 20 && q->stopping) break;
+            if (++attempts >= 20 && q->stopping) {
+                log_error("audit", "giving up on %zu decisions at shutdown", n);
+                written = false;
+                break;
+            }
             struct timespec backoff = {0, 100 * 1000000L * (attempts < 10 ? attempts : 10)};
             nanosleep(&backoff, NULL);
         }
-        if (attempts == 0 || !q->stopping) atomic_fetch_add(&e->audit_written, n);
+        if (written) atomic_fetch_add(&e->audit_written, n);
         for (size_t i = 0; i < n; i++) store_audit_row_clear(&rows[i]);
 
         pthread_mutex_lock(&q->lock);
+        q->head = (q->head + n) % q->capacity;
+        q->count -= n;
         q->done += n;
+        pthread_cond_broadcast(&q->not_full);
         pthread_cond_broadcast(&q->written);
     }
     pthread_mutex_unlock(&q->lock);
-    free(batch);
     free(rows);
     return NULL;
 }

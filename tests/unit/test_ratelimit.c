@@ -1,4 +1,4 @@
-/* Unit tests of the api module's token buckets (src/api/ratelimit.c): burst, refill, the
+/* Unit tests of the token buckets (src/core/ratelimit.c): burst, refill, the
  * Retry-After they compute, independence of keys, and forgetting idle keys when full. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api_internal.h"
+#include "core/core.h"
 
 #define SECOND 1000000000LL
 

@@ -1,7 +1,7 @@
 /* ratelimit.c: token buckets keyed by user, IP or one global key. Sharded hash tables with a
  * lock per shard; a full shard forgets its least recently used buckets (a forgotten bucket
  * comes back full, which only ever errs in the client's favour). */
-#include "api_internal.h"
+#include "core.h"
 
 #include <math.h>
 #include <pthread.h>
