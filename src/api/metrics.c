@@ -177,6 +177,9 @@ void metrics_write(buf *out, int nroutes, const char *const *route_names,
                "# HELP surge_audit_written_total Decisions written to audit_logs.\n"
                "# TYPE surge_audit_written_total counter\n"
                "surge_audit_written_total %llu\n"
+               "# HELP surge_audit_expired_total Audit rows deleted by retention.\n"
+               "# TYPE surge_audit_expired_total counter\n"
+               "surge_audit_expired_total %llu\n"
                "# HELP surge_audit_write_failures_total Failed audit batch writes (retried).\n"
                "# TYPE surge_audit_write_failures_total counter\n"
                "surge_audit_write_failures_total %llu\n"
@@ -191,6 +194,7 @@ void metrics_write(buf *out, int nroutes, const char *const *route_names,
                "surge_build_info{version=\"%s\"} 1\n",
                (unsigned long long)ps->computed, (unsigned long long)ps->cache_hits,
                (unsigned long long)ps->cache_misses, ps->cache_size, ps->audit_queue_depth,
-               (unsigned long long)ps->audit_written, (unsigned long long)ps->audit_failed,
+               (unsigned long long)ps->audit_written, (unsigned long long)ps->audit_expired,
+               (unsigned long long)ps->audit_failed,
                resident_bytes(), start_ms / 1000.0, SURGE_VERSION);
 }

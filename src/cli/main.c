@@ -159,6 +159,7 @@ static int cmd_serve(int argc, char **argv)
         .valid_for_ms = config_get_int(cfg, "pricing.valid_for_s") * 1000,
         .audit_flush_ms = config_get_int(cfg, "audit.flush_ms"),
         .audit_queue_capacity = (size_t)config_get_int(cfg, "audit.queue_capacity"),
+        .audit_retention_ms = config_get_int(cfg, "audit.retention_hours") * 3600000,
     };
     if (!(engine = pricing_engine_new(db, fs, &pc, &err))) {
         rc = fail(&err);

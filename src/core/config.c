@@ -64,6 +64,8 @@ static const config_key KEYS[] = {
      "milliseconds of decisions."},
     {"audit.queue_capacity", CONFIG_INT, "32768", 1024, 67108864,
      "Decisions waiting to be written; when full, compute waits (it never drops a decision)."},
+    {"audit.retention_hours", CONFIG_INT, "168", 0, 876000,
+     "Audit rows older than this are deleted (checked every minute). 0 keeps them forever."},
     {"pricing.valid_for_s", CONFIG_INT, "120", 1, 86400, "Seconds a quoted price is valid (valid_until)."},
     {"features.ttl_s", CONFIG_INT, "120", 1, 31536000,
      "Seconds features stay in the online store after they were written."},

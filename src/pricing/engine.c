@@ -188,7 +188,7 @@ struct pricing_engine {
     pricing_cache *cache;
     prev_shard prev[PREV_SHARDS];
     audit_queue audit;
-    _Atomic uint64_t computed, hits, misses, audit_written, audit_failed;
+    _Atomic uint64_t computed, hits, misses, audit_written, audit_failed, audit_expired;
 };
 
 /* ---------------------------------------------------------------- the features source */
@@ -240,6 +240,31 @@ pricing_source pricing_source_features(feature_store *fs)
 /* ---------------------------------------------------------------- audit writer */
 
 #define AUDIT_BATCH_MAX 8192
+#define AUDIT_EXPIRE_EVERY_MS 60000
+#define AUDIT_EXPIRE_CHUNK 20000
+
+/* Retention, between batches: deletes expired rows in chunks and stops early when decisions are
+ * piling up, so serving always comes first. Called without the queue lock. */
+static void audit_expire(pricing_engine *e, int64_t now_ms)
+{
+    if (e->cfg.audit_retention_ms <= 0) return;
+    int64_t deleted = AUDIT_EXPIRE_CHUNK, total = 0;
+    surge_error err;
+    for (;;) {
+        pthread_mutex_lock(&e->audit.lock);
+        bool backlog = e->audit.count >= AUDIT_BATCH_MAX / 2;
+        pthread_mutex_unlock(&e->audit.lock);
+        if (deleted < AUDIT_EXPIRE_CHUNK || backlog) break;
+        if (store_audit_expire(e->db, now_ms - e->cfg.audit_retention_ms, AUDIT_EXPIRE_CHUNK,
+                               &deleted, &err)) {
+            log_error("audit", "retention: %s", err.message);
+            return;
+        }
+        total += deleted;
+    }
+    atomic_fetch_add(&e->audit_expired, (uint64_t)total);
+    if (total) log_debug("audit", "retention deleted %lld rows", (long long)total);
+}
 
 /* The writer claims the oldest n queued decisions, converts and commits them without holding the
  * queue lock (producers only ever write past head + count, so the claimed slots are the writer's
@@ -250,9 +275,25 @@ static void *audit_main(void *arg)
     audit_queue *q = &e->audit;
     store_audit_row *rows = calloc(AUDIT_BATCH_MAX, sizeof *rows);
     if (!rows) abort();
+    int64_t next_expire_ms = 0;
     pthread_mutex_lock(&q->lock);
     for (;;) {
-        while (q->count == 0 && !q->stopping) pthread_cond_wait(&q->not_empty, &q->lock);
+        if (time_now_ms() >= next_expire_ms) {
+            pthread_mutex_unlock(&q->lock);
+            audit_expire(e, time_now_ms());
+            next_expire_ms = time_now_ms() + AUDIT_EXPIRE_EVERY_MS;
+            pthread_mutex_lock(&q->lock);
+        }
+        while (q->count == 0 && !q->stopping) {
+            /* idle: wake up at least for the next retention pass */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += AUDIT_EXPIRE_EVERY_MS / 1000;
+            if (pthread_cond_timedwait(&q->not_empty, &q->lock, &ts) &&
+                time_now_ms() >= next_expire_ms)
+                break;
+        }
+        if (q->count == 0 && !q->stopping) continue;
         if (q->count == 0 && q->stopping) break;
         if (q->count < AUDIT_BATCH_MAX / 2 && !q->stopping) {
             /* give producers flush_ms to fill a batch */
@@ -626,6 +667,7 @@ void pricing_engine_stats(pricing_engine *e, pricing_stats *out)
     out->cache_misses = atomic_load(&e->misses);
     out->audit_written = atomic_load(&e->audit_written);
     out->audit_failed = atomic_load(&e->audit_failed);
+    out->audit_expired = atomic_load(&e->audit_expired);
     if (e->audit.running) {
         pthread_mutex_lock(&e->audit.lock);
         out->audit_queue_depth = e->audit.count;

@@ -192,6 +192,7 @@ typedef struct pricing_engine_config {
     int64_t audit_flush_ms;
     size_t audit_queue_capacity;
     bool audit_disabled; /* `surge price` computes offline without writing the audit */
+    int64_t audit_retention_ms; /* delete audit rows older than this; 0 keeps them forever */
 } pricing_engine_config;
 
 typedef struct pricing_request {
@@ -203,7 +204,7 @@ typedef struct pricing_request {
 
 typedef struct pricing_stats {
     uint64_t computed, cache_hits, cache_misses;
-    uint64_t audit_written, audit_failed;
+    uint64_t audit_written, audit_failed, audit_expired;
     size_t audit_queue_depth;
     size_t cache_size;
 } pricing_stats;

@@ -142,6 +142,7 @@ enum stmt_id {
     STMT_AUDIT_INSERT,
     STMT_AUDIT_GET,
     STMT_AUDIT_COUNT,
+    STMT_AUDIT_EXPIRE,
     STMT_EXPERIMENT_PUT,
     STMT_EXPERIMENT_GET,
     STMT_EXPERIMENT_LIST,
@@ -207,6 +208,10 @@ static const struct {
     [STMT_AUDIT_GET] = {"select from audit_logs",
                         "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE request_id = ?1"},
     [STMT_AUDIT_COUNT] = {"count audit_logs", "SELECT COUNT(*) FROM audit_logs"},
+    /* rowids grow with insertion time: the oldest rows come first, no timestamp index needed */
+    [STMT_AUDIT_EXPIRE] = {"delete from audit_logs",
+                           "DELETE FROM audit_logs WHERE rowid IN (SELECT rowid FROM audit_logs"
+                           " ORDER BY rowid LIMIT ?2) AND timestamp < ?1"},
     [STMT_EXPERIMENT_PUT] = {"upsert into ab_test_configs",
                              "INSERT INTO ab_test_configs(" EXPERIMENT_COLUMNS ")"
                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)"
@@ -1204,6 +1209,30 @@ static int sqlite_audit_count(void *impl, int64_t *count, surge_error *err)
     return rc;
 }
 
+/* Deletes up to limit of the oldest rows written before before_ms, on the audit connection
+ * (it runs in the audit writer's thread, between batches). */
+static int sqlite_audit_expire(void *impl, int64_t before_ms, int64_t limit, int64_t *deleted,
+                               surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->audit;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_get(c, STMT_AUDIT_EXPIRE, &s, err);
+    if (!rc) {
+        int brc = SQLITE_OK;
+        bind_int64(s, 1, before_ms, &brc);
+        bind_int64(s, 2, limit, &brc);
+        int step = brc ? brc : sqlite3_step(s);
+        if (step == SQLITE_DONE)
+            *deleted = sqlite3_changes64(c->db);
+        else
+            rc = sql_fail(c->db, step, statements[STMT_AUDIT_EXPIRE].what, err);
+    }
+    stmt_release(s);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- experiments */
 
 static int read_experiment(sqlite3_stmt *s, store_experiment *e, surge_error *err)
@@ -1333,6 +1362,7 @@ const store_db_ops store_sqlite_ops = {
     .audit_insert = sqlite_audit_insert,
     .audit_get = sqlite_audit_get,
     .audit_count = sqlite_audit_count,
+    .audit_expire = sqlite_audit_expire,
     .experiment_put = sqlite_experiment_put,
     .experiment_get = sqlite_experiment_get,
     .experiment_list = sqlite_experiment_list,

@@ -394,6 +394,15 @@ int store_audit_count(store_db *db, int64_t *count, surge_error *err)
     return db->ops->audit_count(db->impl, count, err);
 }
 
+int store_audit_expire(store_db *db, int64_t before_ms, int64_t limit, int64_t *deleted,
+                       surge_error *err)
+{
+    *deleted = 0;
+    if (limit <= 0) return surge_fail(err, SURGE_EINVAL, "limit", "limit must be positive");
+    CHECK_DB(db, err);
+    return db->ops->audit_expire(db->impl, before_ms, limit, deleted, err);
+}
+
 int store_experiment_put(store_db *db, const store_experiment *e, surge_error *err)
 {
     CHECK_DB(db, err);

@@ -146,6 +146,10 @@ int store_audit_insert(store_db *db, const store_audit_row *rows, size_t count,
 int store_audit_get(store_db *db, const char *request_id, store_audit_row *out,
                     surge_error *err);
 int store_audit_count(store_db *db, int64_t *count, surge_error *err);
+/* Retention: deletes up to limit of the oldest audit rows with timestamp < before_ms and sets
+ * *deleted. Call again while *deleted == limit. */
+int store_audit_expire(store_db *db, int64_t before_ms, int64_t limit, int64_t *deleted,
+                       surge_error *err);
 
 /* Experiments (ab_test_configs). */
 int store_experiment_put(store_db *db, const store_experiment *e, surge_error *err);

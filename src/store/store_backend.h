@@ -36,6 +36,8 @@ typedef struct store_db_ops {
     int (*audit_insert)(void *impl, const store_audit_row *rows, size_t count, surge_error *err);
     int (*audit_get)(void *impl, const char *request_id, store_audit_row *out, surge_error *err);
     int (*audit_count)(void *impl, int64_t *count, surge_error *err);
+    int (*audit_expire)(void *impl, int64_t before_ms, int64_t limit, int64_t *deleted,
+                        surge_error *err);
 
     int (*experiment_put)(void *impl, const store_experiment *e, surge_error *err);
     int (*experiment_get)(void *impl, const char *experiment_id, store_experiment *out,

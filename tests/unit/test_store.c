@@ -686,6 +686,36 @@ static void test_audit_batch_insert_then_get_returns_every_field(void **state)
     store_db_close(db);
 }
 
+static void test_audit_expire_deletes_the_oldest_rows_in_chunks(void **state)
+{
+    fixture *f = *state;
+    surge_error err = {0};
+    store_db *db = open_db(f);
+    store_audit_row rows[10];
+    for (int i = 0; i < 10; i++) {
+        make_audit_row(&rows[i], 3, i);
+        rows[i].ts_ms = 1000 + i; /* written in time order, as the audit writer does */
+    }
+    assert_int_equal(store_audit_insert(db, rows, 10, &err), 0);
+    int64_t deleted = -1, count = 0;
+    /* rows at 1000..1004 are older than 1005: the first chunk of 3 takes 1000..1002 */
+    assert_int_equal(store_audit_expire(db, 1005, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 3);
+    store_audit_row got;
+    assert_int_equal(store_audit_get(db, rows[2].request_id, &got, &err), SURGE_ENOTFOUND);
+    assert_int_equal(store_audit_get(db, rows[3].request_id, &got, &err), 0);
+    store_audit_row_clear(&got);
+    /* the next chunk finds only two more, then nothing */
+    assert_int_equal(store_audit_expire(db, 1005, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_audit_expire(db, 1005, 3, &deleted, &err), 0);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(store_audit_count(db, &count, &err), 0);
+    assert_int_equal(count, 5);
+    assert_int_equal(store_audit_expire(db, 1005, 0, &deleted, &err), SURGE_EINVAL);
+    store_db_close(db);
+}
+
 static void test_audit_duplicate_request_id_in_batch_writes_nothing(void **state)
 {
     fixture *f = *state;
@@ -1118,6 +1148,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_control_put_get_list_and_missing_is_notfound,
                                         setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_audit_batch_insert_then_get_returns_every_field,
+                                        setup_tmpdir, teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_audit_expire_deletes_the_oldest_rows_in_chunks,
                                         setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_audit_duplicate_request_id_in_batch_writes_nothing,
                                         setup_tmpdir, teardown_tmpdir),
