@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # Build and test tools, then libraries for the distributed deployment and model formats.
 PACKAGES=(
-    build-essential cmake pkg-config clang-format
+    build-essential cmake pkg-config clang-format clang
     libmicrohttpd-dev libjansson-dev libsqlite3-dev libcmocka-dev
     wrk nginx-light tzdata ca-certificates curl
     libavro-dev libsnappy-dev libzstd-dev librdkafka-dev libhiredis-dev libpq-dev

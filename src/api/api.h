@@ -4,6 +4,7 @@
 #define SURGE_API_H
 
 #include "../core/core.h"
+#include "../ingest/ingest.h"
 #include "../pricing/pricing.h"
 #include "../store/store.h"
 
@@ -21,14 +22,16 @@ typedef struct api_config {
     int region_precision;     /* geohash precision lat/lon requests map to */
     int64_t features_ttl_ms;  /* default TTL of an admin feature override */
     int64_t rate_user_per_min, rate_ip_per_min, rate_global_per_s; /* 0 disables */
+    size_t ingest_max_body_bytes; /* POST /api/v1/events */
+    int ingest_max_events;        /* events per request */
     bool access_log;
     const char *web_dir;      /* static files served at / (NULL: none) */
 } api_config;
 
-/* Starts listening and serving on cfg->threads threads. The engine and stores are borrowed and
- * must outlive the server. NULL and err (naming the address) when the port cannot be bound. */
+/* Starts listening and serving on cfg->threads threads. The engine, stores, ingester and bus
+ * are borrowed and must outlive the server (in and b may be NULL: no ingestion). NULL and err (naming the address) when the port cannot be bound. */
 api_server *api_server_start(const api_config *cfg, pricing_engine *engine, store_db *db,
-                             feature_store *fs, surge_error *err);
+                             feature_store *fs, ingest *in, bus *b, surge_error *err);
 /* The bound port (useful when cfg->port was 0). */
 int api_server_port(const api_server *s);
 /* /readyz answers 503 while not ready (during start-up and shutdown). */

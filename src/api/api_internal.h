@@ -35,6 +35,7 @@ typedef struct api_route {
     api_handler handler;
     bool admin;          /* needs the bearer token */
     bool json_body;      /* needs Content-Type: application/json and a body */
+    bool ndjson;         /* also takes application/x-ndjson, with the larger ingest body limit */
 } api_route;
 
 struct api_server {
@@ -43,6 +44,8 @@ struct api_server {
     pricing_engine *engine;
     store_db *db;
     feature_store *fs;
+    ingest *ingest;
+    bus *bus;
     ratelimiter *rl_user, *rl_ip, *rl_global;
     _Atomic bool ready;
     int64_t start_ms;
@@ -103,6 +106,7 @@ void handle_metrics(api_request *r);
 void handle_compute(api_request *r);
 void handle_explain(api_request *r);
 void handle_features_get(api_request *r);
+void handle_events(api_request *r);
 void handle_index(api_request *r);
 void handle_regions_list(api_request *r);
 void handle_region_create(api_request *r);

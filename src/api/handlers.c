@@ -145,6 +145,58 @@ void handle_metrics(api_request *r)
     pricing_stats ps;
     pricing_engine_stats(r->server->engine, &ps);
     metrics_write(&r->out, API_NROUTES, names, methods, &ps, r->server->start_ms);
+    buf *o = &r->out;
+    if (r->server->ingest) {
+        ingest_stats is;
+        ingest_get_stats(r->server->ingest, &is);
+        buf_printf(o,
+                   "# HELP surge_events_total Events received by POST /api/v1/events, by outcome.\n"
+                   "# TYPE surge_events_total counter\n"
+                   "surge_events_total{status=\"accepted\"} %llu\n"
+                   "surge_events_total{status=\"duplicate\"} %llu\n"
+                   "surge_events_total{status=\"rejected\"} %llu\n"
+                   "surge_events_total{status=\"rate_limited\"} %llu\n"
+                   "# HELP surge_ingest_dedup_entries Event ids remembered for deduplication.\n"
+                   "# TYPE surge_ingest_dedup_entries gauge\n"
+                   "surge_ingest_dedup_entries %llu\n"
+                   "# HELP surge_ingest_dedup_window_seconds Window duplicates are caught in (less "
+                   "than configured when ingest.dedup_max_entries was reached).\n"
+                   "# TYPE surge_ingest_dedup_window_seconds gauge\n"
+                   "surge_ingest_dedup_window_seconds %.3f\n",
+                   (unsigned long long)is.accepted, (unsigned long long)is.duplicates,
+                   (unsigned long long)is.rejected, (unsigned long long)is.rate_limited,
+                   (unsigned long long)is.dedup_entries, is.dedup_window_effective_ms / 1000.0);
+    }
+    if (r->server->bus) {
+        bus_stats bs;
+        bus_recovery_report rr;
+        bus_get_stats(r->server->bus, &bs);
+        bus_recovery(r->server->bus, &rr);
+        buf_printf(o,
+                   "# HELP surge_bus_batches_written_total Record batches appended to the log.\n"
+                   "# TYPE surge_bus_batches_written_total counter\n"
+                   "surge_bus_batches_written_total %llu\n"
+                   "# HELP surge_bus_records_written_total Records appended to the log.\n"
+                   "# TYPE surge_bus_records_written_total counter\n"
+                   "surge_bus_records_written_total %llu\n"
+                   "# HELP surge_bus_bytes_written_total Bytes appended to the log.\n"
+                   "# TYPE surge_bus_bytes_written_total counter\n"
+                   "surge_bus_bytes_written_total %llu\n"
+                   "# HELP surge_bus_fsyncs_total fsync calls on the log.\n"
+                   "# TYPE surge_bus_fsyncs_total counter\n"
+                   "surge_bus_fsyncs_total %llu\n"
+                   "# HELP surge_bus_recovery_truncated_bytes Torn or corrupt tail bytes cut at "
+                   "start-up.\n"
+                   "# TYPE surge_bus_recovery_truncated_bytes gauge\n"
+                   "surge_bus_recovery_truncated_bytes %lld\n"
+                   "# HELP surge_bus_recovery_truncated_partitions Partitions whose tail was cut "
+                   "at start-up.\n"
+                   "# TYPE surge_bus_recovery_truncated_partitions gauge\n"
+                   "surge_bus_recovery_truncated_partitions %d\n",
+                   (unsigned long long)bs.batches_written, (unsigned long long)bs.records_written,
+                   (unsigned long long)bs.bytes_written, (unsigned long long)bs.fsyncs,
+                   (long long)rr.truncated_bytes, rr.truncated_partitions);
+    }
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

@@ -20,33 +20,34 @@
 #define HEADER_HEADROOM 4096
 
 const api_route API_ROUTES[] = {
-    {"GET", "/healthz", handle_healthz, false, false},
-    {"GET", "/readyz", handle_readyz, false, false},
-    {"GET", "/metrics", handle_metrics, false, false},
-    {"GET", "/", handle_index, false, false},
-    {"POST", "/api/v1/pricing/compute", handle_compute, false, true},
-    {"GET", "/api/v1/pricing/explain", handle_explain, false, false},
-    {"GET", "/api/v1/features/{region_id}", handle_features_get, false, false},
-    {"GET", "/api/v1/admin/regions", handle_regions_list, true, false},
-    {"POST", "/api/v1/admin/regions", handle_region_create, true, true},
-    {"GET", "/api/v1/admin/regions/{region_id}", handle_region_get, true, false},
-    {"PUT", "/api/v1/admin/regions/{region_id}", handle_region_put, true, true},
-    {"DELETE", "/api/v1/admin/regions/{region_id}", handle_region_delete, true, false},
-    {"PUT", "/api/v1/admin/regions/{region_id}/features", handle_features_put, true, true},
-    {"DELETE", "/api/v1/admin/regions/{region_id}/features", handle_features_delete, true, false},
-    {"GET", "/api/v1/admin/regions/{region_id}/controls", handle_controls_get, true, false},
-    {"PUT", "/api/v1/admin/regions/{region_id}/controls", handle_controls_put, true, true},
-    {"DELETE", "/api/v1/admin/regions/{region_id}/controls", handle_controls_delete, true, false},
-    {"GET", "/api/v1/admin/rules", handle_rules_list, true, false},
-    {"POST", "/api/v1/admin/rules", handle_rule_create, true, true},
-    {"GET", "/api/v1/admin/rules/{rule_id}", handle_rule_get, true, false},
-    {"DELETE", "/api/v1/admin/rules/{rule_id}", handle_rule_delete, true, false},
-    {"GET", "/api/v1/admin/experiments", handle_experiments_list, true, false},
-    {"POST", "/api/v1/admin/experiments", handle_experiment_create, true, true},
-    {"GET", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_get, true, false},
-    {"PUT", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_put, true, true},
+    {"GET", "/healthz", handle_healthz, false, false, false},
+    {"GET", "/readyz", handle_readyz, false, false, false},
+    {"GET", "/metrics", handle_metrics, false, false, false},
+    {"GET", "/", handle_index, false, false, false},
+    {"POST", "/api/v1/pricing/compute", handle_compute, false, true, false},
+    {"GET", "/api/v1/pricing/explain", handle_explain, false, false, false},
+    {"POST", "/api/v1/events", handle_events, false, true, true},
+    {"GET", "/api/v1/features/{region_id}", handle_features_get, false, false, false},
+    {"GET", "/api/v1/admin/regions", handle_regions_list, true, false, false},
+    {"POST", "/api/v1/admin/regions", handle_region_create, true, true, false},
+    {"GET", "/api/v1/admin/regions/{region_id}", handle_region_get, true, false, false},
+    {"PUT", "/api/v1/admin/regions/{region_id}", handle_region_put, true, true, false},
+    {"DELETE", "/api/v1/admin/regions/{region_id}", handle_region_delete, true, false, false},
+    {"PUT", "/api/v1/admin/regions/{region_id}/features", handle_features_put, true, true, false},
+    {"DELETE", "/api/v1/admin/regions/{region_id}/features", handle_features_delete, true, false, false},
+    {"GET", "/api/v1/admin/regions/{region_id}/controls", handle_controls_get, true, false, false},
+    {"PUT", "/api/v1/admin/regions/{region_id}/controls", handle_controls_put, true, true, false},
+    {"DELETE", "/api/v1/admin/regions/{region_id}/controls", handle_controls_delete, true, false, false},
+    {"GET", "/api/v1/admin/rules", handle_rules_list, true, false, false},
+    {"POST", "/api/v1/admin/rules", handle_rule_create, true, true, false},
+    {"GET", "/api/v1/admin/rules/{rule_id}", handle_rule_get, true, false, false},
+    {"DELETE", "/api/v1/admin/rules/{rule_id}", handle_rule_delete, true, false, false},
+    {"GET", "/api/v1/admin/experiments", handle_experiments_list, true, false, false},
+    {"POST", "/api/v1/admin/experiments", handle_experiment_create, true, true, false},
+    {"GET", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_get, true, false, false},
+    {"PUT", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_put, true, true, false},
     {"DELETE", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_delete, true,
-     false},
+     false, false},
 };
 const int API_NROUTES = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
@@ -294,14 +295,27 @@ static void client_ip(api_request *r)
                   r->client_ip, sizeof r->client_ip);
 }
 
-static bool content_type_json(api_request *r)
+static bool media_type_is(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+    return strncasecmp(ct, type, n) == 0 && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+}
+
+static bool content_type_ok(api_request *r)
 {
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct) return false;
     while (*ct == ' ') ct++;
-    size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 &&
-           (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+    if (media_type_is(ct, "application/json")) return true;
+    return r->route->ndjson &&
+           (media_type_is(ct, "application/x-ndjson") || media_type_is(ct, "application/ndjson"));
+}
+
+/* The body limit of the request's route. */
+static size_t body_limit(const api_request *r)
+{
+    return r->route && r->route->ndjson ? r->server->cfg.ingest_max_body_bytes
+                                        : r->server->cfg.max_body_bytes;
 }
 
 static bool admin_authorized(api_request *r)
@@ -415,10 +429,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_response(r);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes) {
+        if (cl && strtoull(cl, NULL, 10) > body_limit(r)) {
             /* answer before reading the body; MHD closes the connection afterwards */
             api_fail(r, SURGE_ETOOLARGE, NULL, "the request body (%s bytes) is larger than "
-                     "http.max_body_bytes (%zu)", cl, s->cfg.max_body_bytes);
+                     "%s (%zu)", cl, r->route && r->route->ndjson ? "ingest.max_body_bytes"
+                     : "http.max_body_bytes", body_limit(r));
             finish(r);
             return send_response(r);
         }
@@ -426,7 +441,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_data_size) {
         if (!r->body_too_large) {
-            if (r->body.len + *upload_data_size > r->server->cfg.max_body_bytes)
+            if (r->body.len + *upload_data_size > body_limit(r))
                 r->body_too_large = true;
             else
                 buf_append(&r->body, upload_data, *upload_data_size);
@@ -438,8 +453,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     r->now_ms = time_now_ms();
     if (r->body_too_large) {
-        api_fail(r, SURGE_ETOOLARGE, NULL, "the request body is larger than "
-                 "http.max_body_bytes (%zu)", s->cfg.max_body_bytes);
+        api_fail(r, SURGE_ETOOLARGE, NULL, "the request body is larger than %s (%zu)",
+                 r->route && r->route->ndjson ? "ingest.max_body_bytes" : "http.max_body_bytes",
+                 body_limit(r));
     } else if (!r->route && r->allow) {
         char msg[256];
         snprintf(msg, sizeof msg, "method %s is not allowed on %s (allowed: %s)", method, url,
@@ -451,9 +467,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (r->route->admin && !admin_authorized(r)) {
         api_fail(r, SURGE_EAUTH, NULL, "this endpoint needs 'Authorization: Bearer <admin "
                  "token>' (admin.token in the configuration)");
-    } else if (r->route->json_body && !content_type_json(r)) {
+    } else if (r->route->json_body && !content_type_ok(r)) {
         error_body(r, 415, "unsupported_media_type", NULL,
-                   "Content-Type must be application/json");
+                   r->route->ndjson ? "Content-Type must be application/json or "
+                                      "application/x-ndjson"
+                                    : "Content-Type must be application/json");
     } else if (!r->route->json_body && r->body.len > 0 && strcmp(method, "GET") != 0 &&
                strcmp(method, "DELETE") != 0) {
         api_fail(r, SURGE_EINVAL, NULL, "%s %s takes no request body", method, url);
@@ -483,7 +501,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 api_server *api_server_start(const api_config *cfg, pricing_engine *engine, store_db *db,
-                             feature_store *fs, surge_error *err)
+                             feature_store *fs, ingest *in, bus *b, surge_error *err)
 {
     api_server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -494,6 +512,8 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
     s->engine = engine;
     s->db = db;
     s->fs = fs;
+    s->ingest = in;
+    s->bus = b;
     s->start_ms = time_now_ms();
     metrics_init();
     for (int i = 0; i < API_NROUTES && i < METRIC_ROUTES_MAX - 1; i++) {

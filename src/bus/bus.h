@@ -44,7 +44,7 @@ typedef struct bus_record {
     size_t key_len;
     const void *value;
     size_t value_len;
-    int64_t timestamp_ms;
+    int64_t timestamp_ms; /* ms since the epoch, >= 0; 0 when producing means "now" */
     int header_count;
     bus_header headers[BUS_MAX_HEADERS];
     int64_t offset; /* set when read */
@@ -58,6 +58,11 @@ typedef struct bus_config {
     int64_t retention_bytes;  /* per partition; 0 = no size limit */
     int64_t segment_bytes;    /* roll to a new segment past this size; default 64 MiB */
     bool compress;            /* snappy-compress batches (default true) */
+    /* Open for reading only, beside a live writer (`surge log`): no recovery truncation, no
+     * index rebuild on disk, no retention, no lock on the writer's side; produce and commit fail
+     * with SURGE_EFORBIDDEN. A writer takes an exclusive lock on the log directory, so a second
+     * writer on the same directory fails to open with a clear error. */
+    bool read_only;
 } bus_config;
 
 /* Defaults of DESIGN §2: fsync every batch, 7 days, no size limit, 64 MiB segments, snappy. */

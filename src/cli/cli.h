@@ -4,6 +4,7 @@
 #define SURGE_CLI_H
 
 #include "../core/core.h"
+#include "../bus/bus.h"
 #include "../store/store.h"
 
 /* Options every subcommand that reads configuration accepts. */
@@ -22,6 +23,9 @@ config *cli_config(int argc, char **argv, char **envp, cli_common *common, surge
  * sqlite file inside data_dir) in out. */
 int cli_prepare_data_dir(const config *cfg, char *db_url, size_t size, surge_error *err);
 
+/* The bus URL (config `bus`, or the log inside data_dir) and its settings from the config. */
+void cli_bus_settings(const config *cfg, char *url, size_t size, bus_config *bc);
+
 /* The admin token: config `admin.token`, else <data_dir>/admin.token, created with a fresh
  * random token on first use (mode 0600). */
 int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err);
@@ -29,5 +33,9 @@ int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err)
 /* Creates the sample city (DESIGN: geohash cells around sample.center_*, products standard and
  * premium, one rule each) when the database holds no regions and no rules. Sets *created. */
 int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error *err);
+
+/* `surge log topics|cat|verify` (logcmd.c) and its usage text. */
+int cli_log_command(int argc, char **argv);
+extern const char CLI_LOG_USAGE[];
 
 #endif

@@ -2,6 +2,9 @@
  * configuration, data dir, stores, sample city, pricing engine, HTTP server, signals, and an
  * orderly shutdown that flushes the audit trail. */
 #include "api/api.h"
+#include "bus/bus.h"
+#include "event/event.h"
+#include "ingest/ingest.h"
 #include "cli/cli.h"
 #include "pricing/pricing.h"
 #include "store/store.h"
@@ -9,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -26,6 +30,7 @@ static const char USAGE[] =
     "Commands:\n"
     "  serve     Run the pricing API, admin API and metrics on embedded storage\n"
     "  price     Compute one price offline from a data dir (no server, no audit)\n"
+    "  log       List, print (as JSON lines) and verify the event log's topics\n"
     "  config    Print the configuration docs, the effective configuration, or check it\n"
     "  version   Print surge's version and the versions of the libraries it uses\n"
     "  help      Show this help, or `surge help <command>` for one command\n"
@@ -117,6 +122,55 @@ static int parse_listen(const char *listen, char *host, size_t hsize, int *port,
     return 0;
 }
 
+/* Periodic work that is nobody's request: log retention. */
+typedef struct housekeeping {
+    bus *bus;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+} housekeeping;
+
+static void *housekeeping_main(void *arg)
+{
+    housekeeping *hk = arg;
+    pthread_mutex_lock(&hk->lock);
+    while (!hk->stop) {
+        pthread_mutex_unlock(&hk->lock);
+        surge_error err;
+        int deleted = bus_apply_retention(hk->bus, time_now_ms(), &err);
+        if (deleted < 0) log_error("serve", "log retention: %s", err.message);
+        else if (deleted > 0) log_info("serve", "log retention deleted %d segments", deleted);
+        pthread_mutex_lock(&hk->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 60;
+        pthread_cond_timedwait(&hk->wake, &hk->lock, &ts);
+    }
+    pthread_mutex_unlock(&hk->lock);
+    return NULL;
+}
+
+static void housekeeping_start(housekeeping *hk)
+{
+    pthread_mutex_init(&hk->lock, NULL);
+    pthread_cond_init(&hk->wake, NULL);
+    hk->running = pthread_create(&hk->thread, NULL, housekeeping_main, hk) == 0;
+    if (hk->running) pthread_setname_np(hk->thread, "surge-housekeep");
+}
+
+static void housekeeping_stop(housekeeping *hk)
+{
+    if (!hk->running) return;
+    pthread_mutex_lock(&hk->lock);
+    hk->stop = true;
+    pthread_cond_signal(&hk->wake);
+    pthread_mutex_unlock(&hk->lock);
+    pthread_join(hk->thread, NULL);
+    hk->running = false;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     surge_error err;
@@ -135,6 +189,12 @@ static int cmd_serve(int argc, char **argv)
     feature_store *fs = NULL;
     pricing_engine *engine = NULL;
     api_server *server = NULL;
+    bus *b = NULL;
+    event_codec *codec = NULL;
+    ingest *in = NULL;
+    housekeeping hk = {0};
+    char bus_url[1200];
+    bus_config bc;
     rc = 1;
     if (parse_listen(config_get_string(cfg, "listen"), ac.host, sizeof ac.host, &ac.port, &err) ||
         cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err) ||
@@ -142,8 +202,21 @@ static int cmd_serve(int argc, char **argv)
         rc = fail(&err);
         goto out;
     }
+    cli_bus_settings(cfg, bus_url, sizeof bus_url, &bc);
     if (!(db = store_db_open(db_url, &err)) ||
-        !(fs = feature_store_open(config_get_string(cfg, "store"), &err))) {
+        !(fs = feature_store_open(config_get_string(cfg, "store"), &err)) ||
+        !(b = bus_open(bus_url, &bc, &err)) || !(codec = event_codec_new(&err))) {
+        rc = fail(&err);
+        goto out;
+    }
+    ingest_config ic = {
+        .dedup_window_ms = config_get_int(cfg, "ingest.dedup_window_s") * 1000,
+        .dedup_max_entries = (size_t)config_get_int(cfg, "ingest.dedup_max_entries"),
+        .rate_user_per_min = config_get_int(cfg, "ingest.user_per_min"),
+        .rate_region_per_min = config_get_int(cfg, "ingest.region_per_min"),
+        .region_precision = (int)config_get_int(cfg, "region.precision"),
+    };
+    if (!(in = ingest_new(b, codec, &ic, &err))) {
         rc = fail(&err);
         goto out;
     }
@@ -176,6 +249,8 @@ static int cmd_serve(int argc, char **argv)
     ac.rate_ip_per_min = config_get_int(cfg, "ratelimit.ip_per_min");
     ac.rate_global_per_s = config_get_int(cfg, "ratelimit.global_per_s");
     ac.access_log = config_get_bool(cfg, "log.access");
+    ac.ingest_max_body_bytes = (size_t)config_get_int(cfg, "ingest.max_body_bytes");
+    ac.ingest_max_events = (int)config_get_int(cfg, "ingest.max_events");
 
     /* every thread started from here on inherits these blocked signals; main waits for them */
     sigset_t sigs;
@@ -185,10 +260,12 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(server = api_server_start(&ac, engine, db, fs, &err))) {
+    if (!(server = api_server_start(&ac, engine, db, fs, in, b, &err))) {
         rc = fail(&err);
         goto out;
     }
+    hk.bus = b;
+    housekeeping_start(&hk);
     const char *data_dir = config_get_string(cfg, "data_dir");
     if (write_listen_addr(data_dir, ac.host, api_server_port(server)))
         log_warn("serve", "cannot write %s/listen.addr: %s", data_dir, strerror(errno));
@@ -203,6 +280,10 @@ static int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     api_server_stop(server);
+    housekeeping_stop(&hk);
+    ingest_free(in);
+    event_codec_free(codec);
+    bus_close(b);
     if (engine) {
         pricing_stats ps;
         pricing_engine_flush(engine, NULL);
@@ -424,6 +505,10 @@ int main(int argc, char **argv)
         if (help) return fputs(USAGE_PRICE, stdout), 0;
         return cmd_price(argc - 1, argv + 1);
     }
+    if (strcmp(cmd, "log") == 0) {
+        if (help) return fputs(CLI_LOG_USAGE, stdout), 0;
+        return cli_log_command(argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "config") == 0) {
         if (help) return fputs(USAGE_CONFIG, stdout), 0;
         return cmd_config(argc - 1, argv + 1);
@@ -434,6 +519,7 @@ int main(int argc, char **argv)
         if (strcmp(topic, "serve") == 0) fputs(USAGE_SERVE, stdout);
         else if (strcmp(topic, "price") == 0) fputs(USAGE_PRICE, stdout);
         else if (strcmp(topic, "config") == 0) fputs(USAGE_CONFIG, stdout);
+        else if (strcmp(topic, "log") == 0) fputs(CLI_LOG_USAGE, stdout);
         else fputs(USAGE, stdout);
         return 0;
     }

@@ -101,6 +101,19 @@ int cli_prepare_data_dir(const config *cfg, char *db_url, size_t size, surge_err
     return 0;
 }
 
+void cli_bus_settings(const config *cfg, char *url, size_t size, bus_config *bc)
+{
+    const char *configured = config_get_string(cfg, "bus");
+    if (*configured) snprintf(url, size, "%s", configured);
+    else snprintf(url, size, "log://%s/log", config_get_string(cfg, "data_dir"));
+    bus_config_defaults(bc);
+    bc->fsync_interval_ms = config_get_int(cfg, "bus.fsync_interval_ms");
+    bc->retention_ms = config_get_int(cfg, "bus.retention_hours") * 3600000;
+    bc->retention_bytes = config_get_int(cfg, "bus.retention_bytes");
+    bc->segment_bytes = config_get_int(cfg, "bus.segment_bytes");
+    bc->compress = config_get_bool(cfg, "bus.compress");
+}
+
 int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err)
 {
     const char *token = config_get_string(cfg, "admin.token");

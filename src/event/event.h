@@ -1,4 +1,4 @@
-/* event: the event types of DESIGN §4, their Avro schemas (schemas/*.avsc, the single source of
+/* event: the event types of DESIGN §4, their Avro schemas (schemas/<type>.avsc, the single source of
  * truth, compiled into the binary), validation of JSON events against them with precise errors,
  * enrichment, and Avro binary encoding/decoding of bus record values. */
 #ifndef SURGE_EVENT_H
@@ -58,6 +58,7 @@ typedef struct event_codec event_codec;
 
 /* Loads the compiled-in schemas. Thread-safe to use from any number of threads. */
 event_codec *event_codec_new(surge_error *err);
+/* Frees c; no thread may be using it any more. */
 void event_codec_free(event_codec *c);
 
 /* Validates one JSON event against the schema of its type, enriches it and appends the Avro
@@ -68,7 +69,9 @@ int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, 
                  event_meta *meta, surge_error *err);
 
 /* Decodes a record value read from topic back into the event's JSON object text (appended to
- * out). SURGE_EPARSE when the bytes are not a valid record of that topic. */
+ * out). SURGE_EPARSE when the bytes are not a valid record of that topic. Field names are the
+ * schema's, null fields are omitted and times are epoch milliseconds. pricing-decisions records
+ * decode too; demand-signals has no schema yet (SURGE_ENOTFOUND). */
 int event_decode_json(event_codec *c, bus_topic topic, const void *data, size_t len, buf *out,
                       surge_error *err);
 

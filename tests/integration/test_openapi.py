@@ -5,6 +5,7 @@ types and schemas."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,20 +22,22 @@ OPENAPI = REPO / "docs" / "openapi.yaml"
 SERVER_C = REPO / "src" / "api" / "server.c"
 VENV_BIN = Path(sys.executable).parent
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-# {"GET", "/healthz", handle_healthz, false, false},  (admin, json_body)
+# {"GET", "/healthz", handle_healthz, false, false, false},  (admin, json_body, ndjson)
 ROUTE_RE = re.compile(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*(true|false)\s*,'
-                      r'\s*(true|false)\s*\}')
+                      r'\s*(true|false)\s*,\s*(true|false)\s*\}')
+# the media types a route with the ndjson flag takes besides application/json (server.c)
+NDJSON_TYPES = ["application/x-ndjson", "application/ndjson"]
 
 
 def api_routes() -> dict:
-    """{(METHOD, pattern): (admin, json_body)} from the API_ROUTES table in server.c."""
+    """{(METHOD, pattern): (admin, json_body, ndjson)} from the API_ROUTES table in server.c."""
     text = SERVER_C.read_text()
     start = text.index("const api_route API_ROUTES[] = {")
     table = text[start:text.index("};", start)]
     routes = {}
-    for method, pattern, _handler, admin, json_body in ROUTE_RE.findall(table):
+    for method, pattern, _handler, admin, json_body, ndjson in ROUTE_RE.findall(table):
         assert (method, pattern) not in routes, f"{method} {pattern} is in API_ROUTES twice"
-        routes[(method, pattern)] = (admin == "true", json_body == "true")
+        routes[(method, pattern)] = (admin == "true", json_body == "true", ndjson == "true")
     # every entry of the table was understood by the regex
     assert len(routes) == table.count("handle_"), "an API_ROUTES entry did not parse"
     return routes
@@ -60,7 +63,7 @@ def test_every_route_is_documented_and_every_documented_operation_exists():
     operations = documented_operations(doc)
     assert sorted(set(routes) - set(operations)) == [], "routes missing from docs/openapi.yaml"
     assert sorted(set(operations) - set(routes)) == [], "documented operations with no route"
-    for key, (admin, json_body) in routes.items():
+    for key, (admin, json_body, ndjson) in routes.items():
         op = operations[key]
         security = op.get("security", doc.get("security", []))
         assert (security == [{"adminToken": []}]) == admin, f"{key}: security vs admin flag"
@@ -69,7 +72,8 @@ def test_every_route_is_documented_and_every_documented_operation_exists():
         body = op.get("requestBody")
         assert (body is not None) == json_body, f"{key}: requestBody vs json_body flag"
         if json_body:
-            assert body["required"] is True and list(body["content"]) == ["application/json"]
+            media_types = ["application/json"] + (NDJSON_TYPES if ndjson else [])
+            assert body["required"] is True and list(body["content"]) == media_types, key
             for status in ("400", "413", "415", "422"):
                 assert status in op["responses"], f"{key} does not document {status}"
         assert op["operationId"], key
@@ -84,6 +88,8 @@ def test_request_body_schemas_reject_unknown_fields():
             return closed(schemas[schema["$ref"].rsplit("/", 1)[1]])
         if "oneOf" in schema:
             return all(closed(s) for s in schema["oneOf"])
+        if schema.get("type") == "array":
+            return closed(schema["items"])
         return schema.get("additionalProperties") is False
 
     for key, op in documented_operations(doc).items():
@@ -168,7 +174,8 @@ def test_real_responses_of_every_kind_conform_to_the_document(surge_server):
         status_code_conformance,
     )
 
-    srv = surge_server(config={"ratelimit.user_per_min": 2, "http.max_body_bytes": 4096})
+    srv = surge_server(config={"ratelimit.user_per_min": 2, "http.max_body_bytes": 4096,
+                               "ingest.user_per_min": 2, "ingest.max_events": 5})
     schema = schemathesis.from_path(str(OPENAPI), base_url=srv.url)
     checks = (status_code_conformance, content_type_conformance, response_headers_conformance,
               response_schema_conformance)
@@ -288,6 +295,34 @@ def test_real_responses_of_every_kind_conform_to_the_document(surge_server):
     check(experiment, "DELETE", srv.request("DELETE", f"{experiments}/e1", headers=admin), 204)
     check(experiment, "GET", srv.get(f"{experiments}/e1", headers=admin), 404)
     check("/metrics", "GET", srv.get("/metrics"), 200)
+
+    # events: every outcome per event, and every status of the request as a whole
+    events = "/api/v1/events"
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    ev = {"event_id": "oa-1", "type": "search", "ts": "2026-01-11T10:32:00Z", "lat": 40.758,
+          "lon": -73.9855, "user_id": "ev-1", "product_type": "standard"}
+    check(events, "POST", srv.post(events, json=ev), 200)
+    batch = [ev, {**ev, "event_id": "oa-2", "user_id": "ev-2"}, {**ev, "event_id": "oa-3",
+             "lat": 91}, "not an event", {**ev, "event_id": "oa-4", "user_id": "ev-2"},
+             {**ev, "event_id": "oa-5", "user_id": "ev-2"}]
+    r = check(events, "POST", srv.request("POST", events, data="\n".join(
+        json.dumps(e) for e in batch[:3]).encode(), headers=ndjson), 200).json()
+    assert [x["status"] for x in r["results"]] == ["duplicate", "accepted", "rejected"]
+    r = check(events, "POST", srv.post(events, json=[{**e, "event_id": f"{e['event_id']}b"}
+                                                      if isinstance(e, dict) else e
+                                                      for e in batch[1:]]), 200).json()
+    assert [x["status"] for x in r["results"]] == ["accepted", "rejected", "rejected",
+                                                   "rate_limited", "rate_limited"]
+    check(events, "POST", srv.post(events, json={**ev, "event_id": "oa-6", "user_id": "ev-2"}),
+          429)
+    check(events, "POST", srv.post(events, json=[{"type": "search"}, {**ev, "ts": -1}]), 422)
+    check(events, "POST", srv.post(events, json=[]), 400)
+    check(events, "POST", srv.request("POST", events, data=b"[1,", headers={
+        "Content-Type": "application/json"}), 400)
+    check(events, "POST", srv.request("POST", events, data=b"\n \n", headers=ndjson), 400)
+    check(events, "POST", srv.post(events, json=[ev] * 6), 413)
+    check(events, "POST", srv.request("POST", events, data=json.dumps(ev).encode(), headers={
+        "Content-Type": "text/plain"}), 415)
 
     # the statuses every route can give, documented once as components
     doc = openapi()
