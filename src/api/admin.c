@@ -38,10 +38,29 @@ static void reload(api_request *r)
                 err.message);
 }
 
+/* Every admin change is logged with its trace id and published as a config_change event on
+ * system-events, so consumers (and the portal's audit page) see who changed what, when. */
 static void audit_admin(api_request *r, const char *what)
 {
     log_msg(LOG_INFO, "admin", r->trace_id, "%s %s: %s (from %s)", r->method, r->url, what,
             r->client_ip);
+    if (!r->server->ingest) return;
+    char id[33], key[320], actor[96];
+    random_id_time(id, r->now_ms);
+    snprintf(key, sizeof key, "%s %s", r->method, r->url);
+    snprintf(actor, sizeof actor, "admin@%s", r->client_ip[0] ? r->client_ip : "unknown");
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id", id, "type",
+                           "config_change", "ts", (json_int_t)r->now_ms, "key", key, "value", what,
+                           "actor", actor);
+    if (!ev) return;
+    surge_error parse_error = {0}, err;
+    ingest_result res;
+    json_t *events[1] = {ev};
+    if (ingest_batch(r->server->ingest, events, &parse_error, 1, "admin", r->now_ms, &res, &err) ||
+        res.status != INGEST_ACCEPTED)
+        log_msg(LOG_ERROR, "admin", r->trace_id, "publishing the config_change event failed: %s",
+                res.status == INGEST_REJECTED ? res.error.message : err.message);
+    json_decref(ev);
 }
 
 /* ---------------------------------------------------------------- regions */

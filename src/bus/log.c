@@ -64,6 +64,10 @@ typedef struct log_partition {
     pthread_cond_t sync_cond;
     int64_t synced_end; /* every offset below is on disk */
     bool syncing;       /* a thread is in fdatasync for this partition */
+    /* The partition's directory, its first segment or its parents were created at open and
+     * their entries are not fsynced yet: the first sync does it, so partitions never written
+     * cost nothing. Read and cleared only by the thread that set syncing. */
+    bool dirs_unsynced;
 } log_partition;
 
 /* A consumer group's committed offsets; -1 where it never committed. */
@@ -647,7 +651,10 @@ static int partition_open(log_bus *lb, log_partition *p, bus_topic topic, int pa
 
     if (nbases == 0) {
         rc = segments_push(p, 0, err);
-        if (rc == 0 && !lb->cfg.read_only) rc = segment_create(p, 0, &p->log_fd, &p->index_fd, err);
+        if (rc == 0 && !lb->cfg.read_only) {
+            rc = segment_create(p, 0, &p->log_fd, &p->index_fd, err);
+            p->dirs_unsynced = true;
+        }
         free(bases);
         return rc;
     }
@@ -882,6 +889,7 @@ static int partition_sync(log_partition *p, int64_t target, surge_error *err)
         pthread_mutex_unlock(&p->lock);
 
         int rc = 0, e = 0;
+        char what[256] = "";
         if (failed) {
             rc = -1;
         } else if (fd < 0) {
@@ -893,8 +901,21 @@ static int partition_sync(log_partition *p, int64_t target, surge_error *err)
             close(fd);
             atomic_fetch_add_explicit(&lb->fsyncs, 1, memory_order_relaxed);
         }
-        char what[256] = "";
-        if (rc != 0 && !failed) {
+        if (rc == 0 && p->dirs_unsynced) {
+            surge_error derr;
+            char topic_dir[PATH_MAX];
+            message_printf(topic_dir, sizeof topic_dir, "%s/%s", lb->dir,
+                           BUS_TOPIC_NAMES[p->topic]);
+            if (fsync_dir(p->dir, &derr) || fsync_dir(topic_dir, &derr) ||
+                fsync_dir(lb->dir, &derr)) {
+                rc = -1;
+                str_copy(what, sizeof what, derr.message);
+                partition_fail(p, what);
+            } else {
+                p->dirs_unsynced = false;
+            }
+        }
+        if (rc != 0 && !failed && !what[0]) {
             message_printf(what, sizeof what, "fdatasync of %s failed: %s", path, strerror(e));
             partition_fail(p, what);
         }

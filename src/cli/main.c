@@ -238,6 +238,7 @@ static int cmd_serve(int argc, char **argv)
         rc = fail(&err);
         goto out;
     }
+    pricing_engine_set_bus(engine, b);
     ac.threads = (int)config_get_int(cfg, "http.threads");
     ac.max_connections = (int)config_get_int(cfg, "http.max_connections");
     ac.max_body_bytes = (size_t)config_get_int(cfg, "http.max_body_bytes");
@@ -279,11 +280,10 @@ static int cmd_serve(int argc, char **argv)
     log_info("serve", "received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
+    /* in the reverse order of start-up: no request in flight, then the audit flushed (it
+     * publishes to the bus), then the bus and the stores */
     api_server_stop(server);
     housekeeping_stop(&hk);
-    ingest_free(in);
-    event_codec_free(codec);
-    bus_close(b);
     if (engine) {
         pricing_stats ps;
         pricing_engine_flush(engine, NULL);
@@ -293,6 +293,9 @@ out:
             log_info("serve", "stopped after %llu decisions (%llu audited)",
                      (unsigned long long)ps.computed, (unsigned long long)ps.audit_written);
     }
+    ingest_free(in);
+    event_codec_free(codec);
+    bus_close(b);
     feature_store_close(fs);
     store_db_close(db);
     if (server) {

@@ -75,4 +75,26 @@ int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, 
 int event_decode_json(event_codec *c, bus_topic topic, const void *data, size_t len, buf *out,
                       surge_error *err);
 
+/* A pricing decision as published on pricing-decisions (schemas/pricing_decision.avsc). The
+ * strings are borrowed. */
+typedef struct event_pricing_decision {
+    const char *request_id, *trace_id;
+    int64_t timestamp_ms;
+    const char *region_id, *product_type;
+    const char *user_id; /* NULL or "" is written as null */
+    double price, base_price, surge_multiplier, demand_score, confidence;
+    int factor_count;
+    const char *factor_names[8];
+    double factor_values[8];
+    const char *guardrails_json;
+    const char *model_version;
+    int64_t rule_id;
+    bool cached;
+} event_pricing_decision;
+
+/* Appends the Avro binary of d as a pricing-decisions record value (the topic union's branch 0).
+ * Written directly, without libavro: it runs for every decision, and
+ * tests/unit/test_event.c decodes it with libavro against the schema. */
+void event_encode_pricing_decision(const event_pricing_decision *d, buf *out);
+
 #endif

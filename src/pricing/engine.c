@@ -2,6 +2,7 @@
  * on admin changes, the per-(region, product) guardrail memory, the L1 cache, and the audit
  * writer thread that batches decisions into the relational store off the request path. */
 #include "pricing.h"
+#include "../event/event.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -180,6 +181,7 @@ typedef struct audit_queue {
 
 struct pricing_engine {
     store_db *db;
+    bus *bus; /* NULL: decisions go to the audit table only */
     feature_store *fs;
     pricing_engine_config cfg;
     pricing_source source;
@@ -266,6 +268,76 @@ static void audit_expire(pricing_engine *e, int64_t now_ms)
     if (total) log_debug("audit", "retention deleted %lld rows", (long long)total);
 }
 
+/* Publishes n decisions (slots start.. of the queue) on pricing-decisions, one batch per
+ * partition. Like the table insert it retries rather than drop anything. */
+static void audit_publish(pricing_engine *e, size_t start, size_t n, const store_audit_row *rows)
+{
+    audit_queue *q = &e->audit;
+    buf values;
+    buf_init(&values);
+    size_t *offsets = malloc((n + 1) * sizeof *offsets);
+    int *parts = malloc(n * sizeof *parts);
+    bus_record *records = malloc(n * sizeof *records);
+    if (!offsets || !parts || !records) abort();
+    for (size_t i = 0; i < n; i++) {
+        const pricing_decision *d = &q->slots[(start + i) % q->capacity];
+        const pricing_result *r = &d->result;
+        event_pricing_decision ev = {
+            .request_id = d->request_id, .trace_id = d->trace_id, .timestamp_ms = d->ts_ms,
+            .region_id = d->region_id, .product_type = d->product_type, .user_id = d->user_id,
+            .price = r->price_cents / 100.0, .base_price = r->base_price_cents / 100.0,
+            .surge_multiplier = r->surge_e4 / 1e4, .demand_score = d->inputs.demand_score,
+            .confidence = d->inputs.confidence, .model_version = d->inputs.model_version,
+            .rule_id = d->rule_id, .cached = d->cached, .guardrails_json = rows[i].guardrails_json};
+        for (int f = 0; f < PRICING_NFACTORS; f++) {
+            ev.factor_names[f] = PRICING_FACTOR_NAMES[f];
+            ev.factor_values[f] = r->contribution_e4[f] / 1e4;
+        }
+        ev.factor_names[PRICING_NFACTORS] = "clip";
+        ev.factor_values[PRICING_NFACTORS] = r->clip_e4 / 1e4;
+        int64_t guards = 0;
+        for (int g = 0; g < PRICING_NGUARDS; g++) guards += r->guard_e4[g];
+        ev.factor_names[PRICING_NFACTORS + 1] = "guardrails";
+        ev.factor_values[PRICING_NFACTORS + 1] = guards / 1e4;
+        ev.factor_count = PRICING_NFACTORS + 2;
+        offsets[i] = values.len;
+        event_encode_pricing_decision(&ev, &values);
+        parts[i] = bus_partition_for_key(d->region_id, strlen(d->region_id));
+    }
+    offsets[n] = values.len;
+    for (int p = 0; p < BUS_PARTITIONS; p++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (parts[i] != p) continue;
+            const pricing_decision *d = &q->slots[(start + i) % q->capacity];
+            bus_record *rec = &records[k++];
+            memset(rec, 0, sizeof *rec);
+            rec->key = d->region_id;
+            rec->key_len = strlen(d->region_id);
+            rec->value = values.data + offsets[i];
+            rec->value_len = offsets[i + 1] - offsets[i];
+            rec->timestamp_ms = d->ts_ms;
+            rec->header_count = 1;
+            rec->headers[0] = (bus_header){"request_id", d->request_id, strlen(d->request_id)};
+        }
+        if (!k) continue;
+        surge_error err;
+        for (int attempt = 1; bus_produce(e->bus, BUS_PRICING_DECISIONS, p, records, k, NULL, &err);
+             attempt++) {
+            atomic_fetch_add(&e->audit_failed, 1);
+            log_error("audit", "publishing %zu decisions to pricing-decisions/%d failed "
+                      "(attempt %d): %s", k, p, attempt, err.message);
+            if (attempt >= 20 && e->audit.stopping) break;
+            struct timespec backoff = {0, 100 * 1000000L * (attempt < 10 ? attempt : 10)};
+            nanosleep(&backoff, NULL);
+        }
+    }
+    buf_free(&values);
+    free(offsets);
+    free(parts);
+    free(records);
+}
+
 /* The writer claims the oldest n queued decisions, converts and commits them without holding the
  * queue lock (producers only ever write past head + count, so the claimed slots are the writer's
  * alone until it releases them), then frees the slots. */
@@ -328,6 +400,7 @@ static void *audit_main(void *arg)
             nanosleep(&backoff, NULL);
         }
         if (written) atomic_fetch_add(&e->audit_written, n);
+        if (e->bus) audit_publish(e, start, n, rows);
         for (size_t i = 0; i < n; i++) store_audit_row_clear(&rows[i]);
 
         pthread_mutex_lock(&q->lock);
@@ -446,6 +519,11 @@ void pricing_engine_free(pricing_engine *e)
     pricing_cache_free(e->cache);
     pthread_rwlock_destroy(&e->catalog_lock);
     free(e);
+}
+
+void pricing_engine_set_bus(pricing_engine *e, bus *b)
+{
+    e->bus = b;
 }
 
 void pricing_engine_set_source(pricing_engine *e, pricing_source source)

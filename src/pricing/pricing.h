@@ -6,6 +6,7 @@
 #define SURGE_PRICING_H
 
 #include "../core/core.h"
+#include "../bus/bus.h"
 #include "../store/store.h"
 
 /* ---------------------------------------------------------------- inputs */
@@ -215,6 +216,9 @@ pricing_engine *pricing_engine_new(store_db *db, feature_store *fs,
                                    const pricing_engine_config *cfg, surge_error *err);
 /* Stops the audit writer after it flushed everything queued. */
 void pricing_engine_free(pricing_engine *e);
+/* Also publishes every audited decision on the bus's pricing-decisions topic (keyed by region).
+ * Call before the first compute; b is borrowed. */
+void pricing_engine_set_bus(pricing_engine *e, bus *b);
 /* Replaces the input source (the default is pricing_source_features). */
 void pricing_engine_set_source(pricing_engine *e, pricing_source source);
 /* Re-reads regions, rules and controls after an admin change and invalidates the cache. */

@@ -217,3 +217,30 @@ def test_every_acknowledged_event_survives_repeated_kill9_exactly_once(surge_ser
     assert len(ids) == len(set(ids)), "an event is in the log twice"
     missing = acked - set(ids)
     assert not missing, f"{len(missing)} acknowledged events were lost, e.g. {sorted(missing)[:5]}"
+
+
+def test_prices_go_to_pricing_decisions_and_admin_changes_to_system_events(surge_server):
+    srv = surge_server(config={"audit.flush_ms": 10})
+    r = srv.post("/api/v1/pricing/compute",
+                 json={"region_id": "dr5ru", "product_type": "premium", "user_id": "p1"})
+    assert r.status_code == 200
+    decision = r.json()
+    srv.admin("PUT", "/api/v1/admin/regions/dr5ru/controls", json={"frozen": True})
+    srv.stop()  # flushes the audit writer
+    recs = log_cat(srv, "pricing-decisions")
+    assert len(recs) == 1
+    ev = recs[0]["event"]
+    assert recs[0]["key"] == "dr5ru"
+    assert recs[0]["headers"] == {"request_id": decision["request_id"]}
+    assert ev["request_id"] == decision["request_id"]
+    assert ev["trace_id"] == decision["trace_id"]
+    assert (ev["price"], ev["base_price"], ev["surge_multiplier"]) == (20, 20, 1)
+    assert ev["user_id"] == "p1" and ev["product_type"] == "premium"
+    assert ev["rule_id"] == decision["rule_id"] and ev["cached"] is False
+    assert set(ev["factors"]) == {"demand", "supply", "time_of_day", "events", "weather", "clip",
+                                  "guardrails"}
+    system = log_cat(srv, "system-events")
+    assert [s["event"]["type"] for s in system] == ["config_change"]
+    change = system[0]["event"]
+    assert change["key"] == "PUT /api/v1/admin/regions/dr5ru/controls"
+    assert change["value"] == "frozen" and change["actor"] == "admin@127.0.0.1"
