@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 DEMO_ARGS  ?=
 
-.PHONY: all deps build demo test test-debug test-asan bench clean format docs
+.PHONY: all deps build demo test test-debug test-asan test-fuzz bench clean format docs
 
 all: build
 
@@ -18,7 +18,7 @@ build:
 demo: deps build
 	@tools/demo.sh $(DEMO_ARGS)
 
-test: deps test-debug test-asan
+test: deps test-fuzz test-debug test-asan
 
 test-debug:
 	@cmake -S . -B $(BUILD)/debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -30,6 +30,10 @@ test-asan:
 	@cmake --build $(BUILD)/asan -j $(JOBS)
 	@cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+# libFuzzer targets (log recovery, event decoding/encoding), briefly: FUZZ_SECONDS each
+test-fuzz:
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-15} FUZZ_BUILD=$(BUILD)/fuzz tests/fuzz/run.sh
 
 bench: deps build
 	@bench/run.sh

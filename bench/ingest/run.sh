@@ -194,9 +194,9 @@ run_config() {
     local d_bat=$((${m1[batches]%.*} - ${m0[batches]%.*}))
     local d_bytes=$((${m1[bytes]%.*} - ${m0[bytes]%.*}))
     local fs_req bat_req bytes_ev
-    fs_req=$(awk -v a="$d_fs" -v b="$d_req" 'BEGIN { printf "%.1f", b > 0 ? a / b : 0 }')
-    bat_req=$(awk -v a="$d_bat" -v b="$d_req" 'BEGIN { printf "%.1f", b > 0 ? a / b : 0 }')
-    bytes_ev=$(awk -v a="$d_bytes" -v b="$d_acc" 'BEGIN { printf "%.0f", b > 0 ? a / b : 0 }')
+    fs_req=$(awk -v a="$d_fs" -v b="$d_req" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')
+    bat_req=$(awk -v a="$d_bat" -v b="$d_req" 'BEGIN { printf "%.1f", (b > 0) ? a / b : 0 }')
+    bytes_ev=$(awk -v a="$d_bytes" -v b="$d_acc" 'BEGIN { printf "%.0f", (b > 0) ? a / b : 0 }')
     say "  ${r[events_per_s]} events/s, ${r[requests_per_s]} requests/s, p50 ${r[p50_us]} us, p99 ${r[p99_us]} us, fsyncs/request $fs_req, duplicates $d_dup, rejected $d_rej"
     # every request of the run, warm-up included, against the server's own counters
     local problems=""
@@ -228,8 +228,8 @@ done
 our_ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")
 read -r busy1 total1 steal1 < <(cpu_ticks)
 other_pct=$(awk -v b=$((busy1 - busy0)) -v o="$our_ticks" -v t=$((total1 - total0)) \
-    'BEGIN { v = t > 0 ? 100 * (b - o) / t : 0; printf "%.0f", v < 0 ? 0 : v }')
-steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.0f", t > 0 ? 100 * s / t : 0 }')
+    'BEGIN { v = t > 0 ? 100 * (b - o) / t : 0; printf "%.0f", (v < 0) ? 0 : v }')
+steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.0f", (t > 0) ? 100 * s / t : 0 }')
 
 # ---------------------------------------------------------------- report
 

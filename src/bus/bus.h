@@ -107,7 +107,7 @@ int bus_committed(bus *b, const char *group, bus_topic topic, int partition, int
                   surge_error *err);
 
 /* Deletes whole segments past retention (by age at now_ms, and by size). Returns the number of
- * segments deleted. */
+ * segments deleted, or a negative error code (err says which file could not be deleted). */
 int bus_apply_retention(bus *b, int64_t now_ms, surge_error *err);
 
 /* What start-up recovery did, for the log and /metrics. */

@@ -31,7 +31,7 @@ typedef struct bus_backend {
                   surge_error *err);
     int (*committed)(void *impl, const char *group, bus_topic topic, int partition, int64_t *offset,
                      surge_error *err);
-    int (*apply_retention)(void *impl, int64_t now_ms, surge_error *err);
+    int (*apply_retention)(void *impl, int64_t now_ms, surge_error *err); /* count or -code */
     void (*recovery)(void *impl, bus_recovery_report *out);
     int (*verify)(void *impl, void (*report)(void *ctx, const char *message), void *ctx,
                   surge_error *err);

@@ -1257,13 +1257,12 @@ static int log_offset_for_time(void *impl, bus_topic topic, int partition, int64
         buf scratch, names;
         buf_init(&scratch);
         buf_init(&names);
-        int rc = SURGE_EIO;
-        bool found = false;
+        int rc = -1; /* -1: still looking */
         int64_t at_offset;
         int64_t pos = index_lookup(p, &s, true, ts_ms, &rd, &at_offset);
-        while (!found && pos < s.size) {
+        while (rc < 0 && pos < s.size) {
             log_batch_header h;
-            const unsigned char *batch, *raw;
+            const unsigned char *batch, *raw = NULL;
             char why[160];
             if (log_reader_batch(&rd, pos, s.size, true, &h, &batch, why, sizeof why) !=
                 LOG_READ_OK) {
@@ -1272,28 +1271,25 @@ static int log_offset_for_time(void *impl, bus_topic topic, int partition, int64
                 break;
             }
             if (h.max_timestamp >= ts_ms) {
+                /* The answer is in this batch: its first record at or after ts_ms. */
                 const char *bad = log_batch_records(batch, &h, &scratch, &raw);
-                const unsigned char *end = raw + h.raw_length;
-                for (uint32_t r = 0; !bad && r < h.record_count; r++) {
+                const unsigned char *end = bad ? NULL : raw + h.raw_length;
+                for (uint32_t r = 0; !bad && r < h.record_count && rc < 0; r++) {
                     bus_record rec;
                     bad = log_record_decode(&raw, end, h.first_timestamp, &rec, &names);
                     if (!bad && rec.timestamp_ms >= ts_ms) {
                         *offset = h.base_offset + r;
-                        found = true;
                         rc = 0;
-                        break;
                     }
                 }
-                if (bad || !found) {
-                    rc = surge_fail(err, SURGE_EIO, "bus",
-                                    "corrupt batch in %s at position %lld: %s", path,
-                                    (long long)pos, bad ? bad : "max timestamp not found");
-                    break;
-                }
+                if (rc < 0)
+                    rc = surge_fail(
+                        err, SURGE_EIO, "bus", "corrupt batch in %s at position %lld: %s", path,
+                        (long long)pos, bad ? bad : "no record reaches its max timestamp");
             }
             pos += h.length;
         }
-        if (!found && rc == SURGE_EIO && pos >= s.size)
+        if (rc < 0)
             rc = surge_fail(err, SURGE_EIO, "bus",
                             "%s: no batch reaches the segment's max timestamp %lld", path,
                             (long long)s.max_timestamp);
@@ -1541,7 +1537,7 @@ static void log_consumer_close(void *handle)
 static int log_apply_retention(void *impl, int64_t now_ms, surge_error *err)
 {
     log_bus *lb = impl;
-    if (lb->cfg.read_only) return read_only_fail(lb, "apply retention", err);
+    if (lb->cfg.read_only) return -read_only_fail(lb, "apply retention", err);
     int deleted = 0, rc = 0;
     for (int t = 0; t < BUS_NTOPICS && rc == 0; t++)
         for (int i = 0; i < BUS_PARTITIONS && rc == 0; i++) {
@@ -1564,14 +1560,16 @@ static int log_apply_retention(void *impl, int64_t now_ms, surge_error *err)
                                     p->dir);
                     break;
                 }
+                /* The index first: a crash in between leaves a log whose index is rebuilt and
+                 * deleted again, never an orphaned index. */
+                if (unlink(index_path) != 0 && errno != ENOENT)
+                    log_warn(COMPONENT, "retention cannot delete %s: %s", index_path,
+                             strerror(errno));
                 if (unlink(log_path) != 0 && errno != ENOENT) {
                     rc = surge_fail(err, SURGE_EIO, "bus", "retention cannot delete %s: %s",
                                     log_path, strerror(errno));
                     break;
                 }
-                if (unlink(index_path) != 0 && errno != ENOENT)
-                    log_warn(COMPONENT, "retention cannot delete %s: %s", index_path,
-                             strerror(errno));
                 log_info(COMPONENT,
                          "retention deleted %s: offsets %lld..%lld, %lld bytes, newest record "
                          "at %lld ms (%s)",
@@ -1590,7 +1588,7 @@ static int log_apply_retention(void *impl, int64_t now_ms, surge_error *err)
              * again), but keeps the directory in step with the counts reported. */
             if (deleted_here && rc == 0) rc = fsync_dir(p->dir, err);
         }
-    return rc ? rc : deleted;
+    return rc ? -rc : deleted;
 }
 
 /* ---------------------------------------------------------------- recovery report, verify */

@@ -1,6 +1,6 @@
 /* event_encode.c: a JSON event to its bus record value. Walks the type's record description
- * (built from its schema) over the jansson object, validating every field with a precise error,
- * enriches it, fills the thread's scratch avro value field by field and writes the Avro binary
+ * (built from its schema) over the event's field values (ev_value: from a jansson object here, or
+ * from event_text.c's scanner), validating every field with a precise error, enriches it, fills the thread's scratch avro value field by field and writes the Avro binary
  * of the topic's union: the branch index, then the record. libavro has no JSON-datum decoder,
  * hence this walk (DESIGN §10). */
 #include "event_internal.h"
@@ -13,7 +13,7 @@ typedef struct walk {
     bool present[EVENT_FIELDS_MAX];
     int64_t time_ms[EVENT_FIELDS_MAX];
     double lat, lon;
-    json_t *region; /* the region_id the client gave, or NULL */
+    const ev_value *region; /* the region_id the client gave, or NULL */
     const char *event_id, *user_id;
     size_t bound; /* an upper bound of the encoded size */
 } walk;
@@ -63,17 +63,17 @@ static int set_string(avro_value_t *v, const char *s, size_t len, walk *w)
     return avro_value_set_string_len(v, s, len + 1);
 }
 
-static int set_time(const field_desc *f, json_t *j, int64_t *ms, surge_error *err)
+static int set_time(const field_desc *f, const ev_value *j, int64_t *ms, surge_error *err)
 {
-    if (json_is_integer(j)) {
-        *ms = json_integer_value(j);
+    if (j->kind == EV_INTEGER) {
+        *ms = j->integer;
         if (*ms < 0 || *ms > EVENT_TIME_MAX_MS)
             return surge_fail(err, SURGE_EINVAL, f->name,
                               "field '%s' must be epoch milliseconds between 1970 and 9999",
                               f->name);
         return 0;
     }
-    if (!json_is_string(j) || time_parse(json_string_value(j), ms) || *ms < 0 ||
+    if (j->kind != EV_STRING || time_parse(j->str, ms) || *ms < 0 ||
         *ms > EVENT_TIME_MAX_MS)
         return surge_fail(err, SURGE_EINVAL, f->name,
                           "field '%s' must be an RFC 3339 time (2026-01-11T10:32:00Z) or epoch "
@@ -82,16 +82,27 @@ static int set_time(const field_desc *f, json_t *j, int64_t *ms, surge_error *er
     return 0;
 }
 
+static bool is_number(const ev_value *j)
+{
+    return j->kind == EV_INTEGER || j->kind == EV_REAL;
+}
+
+/* The value of a number, as json_number_value gives it. */
+static double number_value(const ev_value *j)
+{
+    return j->kind == EV_INTEGER ? (double)j->integer : j->real;
+}
+
 /* Validates the JSON value j (not NULL, not null) of field f and stores it in v. */
-static int set_value(const field_desc *f, int index, json_t *j, avro_value_t *v, walk *w,
+static int set_value(const field_desc *f, int index, const ev_value *j, avro_value_t *v, walk *w,
                      surge_error *err)
 {
     switch (f->kind) {
     case FIELD_STRING: {
-        if (!json_is_string(j))
+        if (j->kind != EV_STRING)
             return surge_fail(err, SURGE_EINVAL, f->name, "field '%s' must be a string", f->name);
-        const char *s = json_string_value(j);
-        size_t len = json_string_length(j);
+        const char *s = j->str;
+        size_t len = j->len;
         if ((f->min_length >= 0 && len < (size_t)f->min_length) ||
             (f->max_length >= 0 && len > (size_t)f->max_length))
             return fail_length(f, len, err);
@@ -102,9 +113,9 @@ static int set_value(const field_desc *f, int index, json_t *j, avro_value_t *v,
         return set_string(v, s, len, w) ? SURGE_EINTERNAL : 0;
     }
     case FIELD_DOUBLE: {
-        if (!json_is_number(j))
+        if (!is_number(j))
             return surge_fail(err, SURGE_EINVAL, f->name, "field '%s' must be a number", f->name);
-        double d = json_number_value(j);
+        double d = number_value(j);
         int rc = check_range(f, d, err);
         if (rc) return rc;
         if (f->role == ROLE_LAT) w->lat = d;
@@ -114,9 +125,9 @@ static int set_value(const field_desc *f, int index, json_t *j, avro_value_t *v,
     }
     case FIELD_INT:
     case FIELD_LONG: {
-        if (!json_is_integer(j))
+        if (j->kind != EV_INTEGER)
             return surge_fail(err, SURGE_EINVAL, f->name, "field '%s' must be an integer", f->name);
-        json_int_t n = json_integer_value(j);
+        int64_t n = j->integer;
         if (f->kind == FIELD_INT) { /* the schema's range within int32's */
             double lo = f->has_min && f->min > INT32_MIN ? f->min : INT32_MIN;
             double hi = f->has_max && f->max < INT32_MAX ? f->max : INT32_MAX;
@@ -141,13 +152,13 @@ static int set_value(const field_desc *f, int index, json_t *j, avro_value_t *v,
         return avro_value_set_long(v, ms) ? SURGE_EINTERNAL : 0;
     }
     case FIELD_BOOLEAN:
-        if (!json_is_boolean(j))
+        if (j->kind != EV_TRUE && j->kind != EV_FALSE)
             return surge_fail(err, SURGE_EINVAL, f->name,
                               "field '%s' must be a boolean (true or false)", f->name);
         w->bound += 2;
-        return avro_value_set_boolean(v, json_is_true(j)) ? SURGE_EINTERNAL : 0;
+        return avro_value_set_boolean(v, j->kind == EV_TRUE) ? SURGE_EINTERNAL : 0;
     case FIELD_ENUM: {
-        const char *s = json_string_value(j); /* NULL when j is not a string */
+        const char *s = j->kind == EV_STRING ? j->str : NULL;
         for (int i = 0; s && i < f->symbol_count; i++) {
             if (strcmp(s, f->symbols[i]) == 0) {
                 w->bound += 11;
@@ -158,13 +169,15 @@ static int set_value(const field_desc *f, int index, json_t *j, avro_value_t *v,
                           f->symbol_list);
     }
     case FIELD_MAP_DOUBLE: {
-        if (!json_is_object(j))
+        /* no event type has a map field (only pricing decisions, which are written directly);
+         * event_encode_text hands any object value to jansson, so json is set here */
+        if (j->kind != EV_OBJECT || !json_is_object(j->json))
             return surge_fail(err, SURGE_EINVAL, f->name, "field '%s' must be an object of numbers",
                               f->name);
         if (avro_value_reset(v)) return SURGE_EINTERNAL;
         const char *key;
         json_t *item;
-        json_object_foreach(j, key, item)
+        json_object_foreach(j->json, key, item)
         {
             if (!json_is_number(item))
                 return surge_fail(err, SURGE_EINVAL, f->name,
@@ -204,9 +217,9 @@ static int resolve_region(const record_desc *r, const walk *w, const event_enric
     bool has_point = w->present[ROLE_LAT] && w->present[ROLE_LON];
     region[0] = 0;
     if (w->region) {
-        if (!json_is_string(w->region))
+        if (w->region->kind != EV_STRING)
             return surge_fail(err, SURGE_EINVAL, "region_id", "field 'region_id' must be a string");
-        const char *given = json_string_value(w->region);
+        const char *given = w->region->str;
         if (!geohash_valid(given))
             return surge_fail(err, SURGE_EINVAL, "region_id",
                               "region_id '%.40s' is not a geohash (1-12 characters of "
@@ -238,29 +251,21 @@ static int resolve_region(const record_desc *r, const walk *w, const event_enric
     return 0;
 }
 
-/* Validates event (a JSON object of type r) and fills the record's field values. */
-static int fill_record(const record_desc *r, avro_value_t *fields, json_t *event,
+int event_fail_unknown(const record_desc *r, const char *key, surge_error *err)
+{
+    return surge_fail(err, SURGE_EINVAL, key, "unknown field '%.64s' in a %s event (allowed: %s)",
+                      key, r->name, r->allowed);
+}
+
+/* Validates the field values given (of a record of type r) and fills the record's values. */
+static int fill_record(const record_desc *r, avro_value_t *fields,
+                       const ev_value *const given[EVENT_FIELDS_MAX],
                        const event_enrichment *enrich, walk *w, event_meta *meta, surge_error *err)
 {
-    /* one pass over the object's keys: unknown fields are reported before any other error,
-     * since a typo ("usr_id") explains the "missing" field it was meant to be */
-    json_t *given[EVENT_FIELDS_MAX] = {0};
-    const char *key;
-    size_t key_length;
-    json_t *j;
-    json_object_keylen_foreach(event, key, key_length, j)
-    {
-        int i = event_field_lookup(r, key, key_length);
-        if (i < 0)
-            return surge_fail(err, SURGE_EINVAL, key,
-                              "unknown field '%.64s' in a %s event (allowed: %s)", key, r->name,
-                              r->allowed);
-        if (!json_is_null(j)) given[i] = j; /* null is the same as absent */
-    }
     int rc = 0;
     for (int i = 0; i < r->field_count; i++) {
         const field_desc *f = &r->fields[i];
-        j = given[i];
+        const ev_value *j = given[i];
         w->present[i] = j != NULL;
         avro_value_t v;
         if (r->is_event && f->role != ROLE_PLAIN) {
@@ -319,7 +324,7 @@ static int fill_record(const record_desc *r, avro_value_t *fields, json_t *event
             goto avro_fail;
         w->bound += 1;
         if (r->user_id_field >= 0 && given[r->user_id_field])
-            w->user_id = json_string_value(given[r->user_id_field]);
+            w->user_id = given[r->user_id_field]->str; /* a string: set_value checked */
     }
     return 0;
 avro_fail:
@@ -358,11 +363,11 @@ static int write_record(event_scratch *s, avro_value_t *record, int branch, size
     return surge_fail(err, SURGE_EINTERNAL, NULL, "avro encoding failed: %s", avro_strerror());
 }
 
-static int fail_type(json_t *type, surge_error *err)
+int event_fail_type(const ev_value *type, surge_error *err)
 {
-    if (!type || json_is_null(type))
+    if (!type || type->kind == EV_NULL)
         return surge_fail(err, SURGE_EINVAL, "type", "field 'type' is required");
-    if (!json_is_string(type))
+    if (type->kind != EV_STRING)
         return surge_fail(err, SURGE_EINVAL, "type", "field 'type' must be a string");
     char known[256] = "";
     for (int t = 0; t < EVENT_NTYPES; t++) {
@@ -370,7 +375,33 @@ static int fail_type(json_t *type, surge_error *err)
         snprintf(known + len, sizeof known - len, "%s%s", t ? ", " : "", EVENT_TYPE_NAMES[t]);
     }
     return surge_fail(err, SURGE_EINVAL, "type", "field 'type' must be one of %s (not '%.32s')",
-                      known, json_string_value(type));
+                      known, type->str);
+}
+
+/* The ev_value of a jansson value. */
+static void from_json(json_t *j, ev_value *v)
+{
+    v->json = j;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: v->kind = EV_OBJECT; break;
+    case JSON_ARRAY: v->kind = EV_ARRAY; break;
+    case JSON_STRING:
+        v->kind = EV_STRING;
+        v->str = json_string_value(j);
+        v->len = json_string_length(j);
+        break;
+    case JSON_INTEGER:
+        v->kind = EV_INTEGER;
+        v->integer = json_integer_value(j);
+        break;
+    case JSON_REAL:
+        v->kind = EV_REAL;
+        v->real = json_real_value(j);
+        break;
+    case JSON_TRUE: v->kind = EV_TRUE; break;
+    case JSON_FALSE: v->kind = EV_FALSE; break;
+    case JSON_NULL: v->kind = EV_NULL; break;
+    }
 }
 
 int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, buf *out,
@@ -379,8 +410,34 @@ int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, 
     if (!json_is_object(event))
         return surge_fail(err, SURGE_EINVAL, "", "an event must be a JSON object");
     json_t *type_json = json_object_get(event, "type");
+    ev_value type_value;
+    if (type_json) from_json(type_json, &type_value);
     int type = event_type_from_name(json_string_value(type_json));
-    if (type < 0) return fail_type(type_json, err);
+    if (type < 0) return event_fail_type(type_json ? &type_value : NULL, err);
+    /* one pass over the object's keys: unknown fields are reported before any other error,
+     * since a typo ("usr_id") explains the "missing" field it was meant to be */
+    const record_desc *r = &c->records[type];
+    ev_value values[EVENT_FIELDS_MAX];
+    const ev_value *given[EVENT_FIELDS_MAX] = {0};
+    const char *key;
+    size_t key_length;
+    json_t *j;
+    json_object_keylen_foreach(event, key, key_length, j)
+    {
+        int i = event_field_lookup(r, key, key_length);
+        if (i < 0) return event_fail_unknown(r, key, err);
+        if (!json_is_null(j)) { /* null is the same as absent */
+            from_json(j, &values[i]);
+            given[i] = &values[i];
+        }
+    }
+    return event_encode_given(c, type, given, enrich, out, meta, err);
+}
+
+int event_encode_given(event_codec *c, int type, const ev_value *const given[EVENT_FIELDS_MAX],
+                       const event_enrichment *enrich, buf *out, event_meta *meta,
+                       surge_error *err)
+{
     event_enrichment defaults;
     if (!enrich) {
         defaults = (event_enrichment){time_now_ms(), "", 5};
@@ -400,7 +457,7 @@ int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, 
     m.region_id[0] = 0;
     surge_error local;
     if (!err) err = &local;
-    int rc = fill_record(r, s->fields[type], event, enrich, &w, &m, err);
+    int rc = fill_record(r, s->fields[type], given, enrich, &w, &m, err);
     if (!rc) rc = write_record(s, &s->values[type], c->branch[type], w.bound, out, err);
     event_scratch_release(c, s, slot);
     if (rc) return rc;

@@ -134,6 +134,40 @@ struct event_codec {
     scratch_slot slots[EVENT_SCRATCH_SLOTS];
 };
 
+/* A JSON value as event validation sees it, whichever parser produced it: jansson
+ * (event_encode) or the scanner of event_text.c (event_encode_text). Both give the same values
+ * for the same text, so both entry points run one validation with identical results. */
+typedef enum ev_kind {
+    EV_NULL,
+    EV_FALSE,
+    EV_TRUE,
+    EV_INTEGER, /* a JSON number without '.', 'e' or 'E' (jansson's integer) */
+    EV_REAL,
+    EV_STRING,
+    EV_OBJECT,
+    EV_ARRAY
+} ev_kind;
+
+typedef struct ev_value {
+    ev_kind kind;
+    const char *str; /* EV_STRING: NUL-terminated UTF-8 (it never holds a NUL: \u0000 is refused) */
+    size_t len;      /* EV_STRING: bytes */
+    int64_t integer; /* EV_INTEGER */
+    double real;     /* EV_REAL */
+    json_t *json;    /* EV_OBJECT, EV_ARRAY: the jansson value (event_encode only) */
+} ev_value;
+
+/* The error for a missing, mistyped or unknown `type` (type is NULL when absent). */
+int event_fail_type(const ev_value *type, surge_error *err);
+/* The error for key, a field record r does not have. */
+int event_fail_unknown(const record_desc *r, const char *key, surge_error *err);
+/* Validates, enriches and encodes an event of type whose field values are given[i] for record
+ * field i (NULL when absent or null), as event_encode documents. The caller has checked the
+ * type and that every key is a field of the record. */
+int event_encode_given(event_codec *c, int type, const ev_value *const given[EVENT_FIELDS_MAX],
+                       const event_enrichment *enrich, buf *out, event_meta *meta,
+                       surge_error *err);
+
 /* Takes a scratch set for the calling thread (NULL on out-of-memory); give it back with
  * event_scratch_release and the same slot. */
 event_scratch *event_scratch_acquire(event_codec *c, int *slot);

@@ -13,7 +13,8 @@
  *   FLAG_FIX_CRC   before writing, walk the segment by its length fields and store correct
  *                  CRCs, so mutated headers and records get past the CRC check and reach the
  *                  field checks, snappy and the record decoder
- * Build and run: tests/fuzz/run.sh. FUZZ_LOG=1 shows the bus's log lines. */
+ * Build and run: tests/fuzz/run.sh. FUZZ_LOG=1 shows the bus's log lines; FUZZ_TMPDIR is where
+ * the log directory goes (default /dev/shm, else /tmp). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,9 @@ static void write_file(const char *path, const uint8_t *data, size_t len)
 static void setup_once(void)
 {
     if (root[0]) return;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    /* run.sh passes a directory it removes afterwards (libFuzzer may end without atexit). */
+    const char *base = getenv("FUZZ_TMPDIR");
+    if (!base) base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(root, sizeof root, "%s/surge_fuzz_log_XXXXXX", base);
     if (!mkdtemp(root)) abort();
     atexit(cleanup);

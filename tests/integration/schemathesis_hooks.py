@@ -7,7 +7,17 @@ some of these cases (an extra parameter with an empty name, or together with a n
 declared one, which `requests` then drops) and reports "accepted negative data" for a request
 that was in fact valid. Dropping generated queries with undeclared names removes exactly those
 false positives; every other negation (wrong values of declared parameters, bodies, paths)
-is still generated and checked."""
+is still generated and checked.
+
+POST /api/v1/events also takes NDJSON, a media type schemathesis cannot send by itself: the
+serializer below sends it, so that NDJSON bodies are fuzzed too.
+
+No check is excluded for the events endpoint. One case could in principle be reported wrongly:
+negative_data_rejection expects a 4xx for any schema-invalid body, but a JSON array that holds
+valid events next to an invalid one is answered 200 by design (each event gets its own result,
+the valid ones are stored). schemathesis' negative strategies generate arrays whose items are
+all invalid (they negate the items schema), so this has not happened; if it ever does, the
+answer is correct and the check must be relaxed for that case, not the server changed."""
 
 import json
 

@@ -343,3 +343,61 @@ def test_real_responses_of_every_kind_conform_to_the_document(surge_server):
     # every documented success status was seen at least once
     successes = {(m, p, s) for (m, p, s) in documented if s < 300}
     assert successes - set(seen) == set()
+
+
+def test_event_schemas_are_the_avro_schemas():
+    """The Event schemas of POST /api/v1/events say what schemas/<type>.avsc say (the single
+    source of truth the server validates with): the same fields, which are required, their
+    types, ranges, lengths and enums; and ingest_ts and source, which surge sets, are not
+    accepted."""
+    import json as _json
+
+    doc = openapi()
+    schemas = doc["components"]["schemas"]
+
+    def resolve(schema):
+        while "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    mapping = schemas["Event"]["discriminator"]["mapping"]
+    avsc_files = sorted(p.stem for p in (REPO / "schemas").glob("*.avsc"))
+    assert sorted(mapping) == sorted(t for t in avsc_files if t != "pricing_decision")
+    assert [s["$ref"] for s in schemas["Event"]["oneOf"]] == list(mapping.values())
+    for type_name, ref in mapping.items():
+        avro = _json.loads((REPO / "schemas" / f"{type_name}.avsc").read_text())
+        event = resolve({"$ref": ref})
+        assert event["type"] == "object" and event["additionalProperties"] is False
+        props = event["properties"]
+        fields = {f["name"]: f for f in avro["fields"]}
+        assert set(props) == set(fields) - {"ingest_ts", "source"}, type_name
+        assert resolve(props["type"])["enum"] == [type_name]
+        region_required = fields["region_id"]["type"] == "string"
+        point_required = fields["lat"]["type"] == "double"
+        required = {name for name, f in fields.items()
+                    if not isinstance(f["type"], list) and name not in (
+                        "ingest_ts", "source", "region_id")}
+        assert set(event["required"]) == required, type_name
+        # a region is required as region_id or lat + lon, unless lat/lon are required anyway
+        assert ("anyOf" in event) == (region_required and not point_required), type_name
+        for name, prop in props.items():
+            f, p = fields[name], resolve(prop)
+            avro_type = f["type"][1] if isinstance(f["type"], list) else f["type"]
+            rules = f.get("surge", {})
+            if isinstance(avro_type, dict) and avro_type.get("logicalType") == "timestamp-millis":
+                assert prop == {"$ref": "#/components/schemas/EventTime"}, (type_name, name)
+                continue
+            if isinstance(avro_type, dict) and avro_type["type"] == "enum":
+                assert p["enum"] == avro_type["symbols"], (type_name, name)
+                continue
+            expected_type = {"string": "string", "double": "number", "int": "integer"}[avro_type]
+            assert p["type"] == expected_type, (type_name, name)
+            # optional fields (Avro ["null", T]) take null, required ones do not
+            assert p.get("nullable", False) == isinstance(f["type"], list) or name == "region_id", \
+                (type_name, name)
+            for avro_key, schema_key in (("min", "minimum"), ("max", "maximum"),
+                                         ("minLength", "minLength"), ("maxLength", "maxLength")):
+                if avro_key in rules:
+                    assert p[schema_key] == rules[avro_key], (type_name, name, schema_key)
+                elif avro_type != "int":  # int fields also carry int32's own bounds
+                    assert schema_key not in p, (type_name, name, schema_key, "not in the avsc")

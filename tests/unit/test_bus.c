@@ -1204,6 +1204,7 @@ static void test_one_writer_per_directory_and_read_only_beside_it(void **state)
     bus_record rec = {.value = "x", .value_len = 1};
     assert_int_equal(bus_produce(r, BUS_USER_EVENTS, 3, &rec, 1, NULL, &err), SURGE_EFORBIDDEN);
     assert_int_equal(bus_commit(r, "g", BUS_USER_EVENTS, 3, 1, &err), SURGE_EFORBIDDEN);
+    assert_int_equal(bus_apply_retention(r, INT64_MAX / 2, &err), -SURGE_EFORBIDDEN);
     assert_int_equal(bus_verify(r, NULL, NULL, &err), 0);
     bus_close(r);
 
