@@ -104,7 +104,10 @@ static uint64_t rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) / 9007199254740992.0; }
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) / 9007199254740992.0;
+}
 
 /* The bounds of a geohash cell. */
 static int geohash_bounds(const char *hash, double *lat_lo, double *lat_hi, double *lon_lo,
@@ -121,12 +124,16 @@ static int geohash_bounds(const char *hash, double *lat_lo, double *lat_hi, doub
             double mid;
             if (even) {
                 mid = (lo0 + lo1) / 2;
-                if ((v >> bit) & 1) lo0 = mid;
-                else lo1 = mid;
+                if ((v >> bit) & 1)
+                    lo0 = mid;
+                else
+                    lo1 = mid;
             } else {
                 mid = (la0 + la1) / 2;
-                if ((v >> bit) & 1) la0 = mid;
-                else la1 = mid;
+                if ((v >> bit) & 1)
+                    la0 = mid;
+                else
+                    la1 = mid;
             }
             even = !even;
         }
@@ -158,8 +165,10 @@ static void put_event(body *b, int conn, uint64_t *rng, int64_t now_ms)
     double lon = lo0 + (lo1 - lo0) * (0.02 + 0.96 * rng_unit(rng));
     int64_t ts = now_ms - (int64_t)(rng_next(rng) % 5000);
     char when[80];
-    if (rng_next(rng) % 2) rfc3339(ts, when, sizeof when);
-    else snprintf(when, sizeof when, "%lld", (long long)ts);
+    if (rng_next(rng) % 2)
+        rfc3339(ts, when, sizeof when);
+    else
+        snprintf(when, sizeof when, "%lld", (long long)ts);
     bool quoted = when[4] == '-';
     unsigned user = (unsigned)(rng_next(rng) % 200000), driver = (unsigned)(rng_next(rng) % 20000);
     const char *product = rng_next(rng) % 4 ? "standard" : "premium";
@@ -170,8 +179,9 @@ static void put_event(body *b, int conn, uint64_t *rng, int64_t now_ms)
     put(b, quoted ? "\"ts\":\"%s\"," : "\"ts\":%s,", when);
     unsigned kind = (unsigned)(rng_next(rng) % 100);
     if (kind < 35) {
-        put(b, "\"type\":\"search\",\"lat\":%.6f,\"lon\":%.6f,\"user_id\":\"u%u\","
-               "\"product_type\":\"%s\"",
+        put(b,
+            "\"type\":\"search\",\"lat\":%.6f,\"lon\":%.6f,\"user_id\":\"u%u\","
+            "\"product_type\":\"%s\"",
             lat, lon, user, product);
         if (kind < 20) {
             const char *to = regions[rng_next(rng) % (uint64_t)nregions];
@@ -184,23 +194,27 @@ static void put_event(body *b, int conn, uint64_t *rng, int64_t now_ms)
         put(b, "\"type\":\"view\",\"region_id\":\"%s\",\"user_id\":\"u%u\",\"product_type\":\"%s\"",
             region, user, product);
     } else if (kind < 67) {
-        put(b, "\"type\":\"booking\",\"region_id\":\"%s\",\"user_id\":\"u%u\","
-               "\"product_type\":\"%s\",\"booking_id\":\"b%llx\"",
+        put(b,
+            "\"type\":\"booking\",\"region_id\":\"%s\",\"user_id\":\"u%u\","
+            "\"product_type\":\"%s\",\"booking_id\":\"b%llx\"",
             region, user, product, (unsigned long long)(rng_next(rng) >> 16));
     } else if (kind < 69) {
-        put(b, "\"type\":\"cancel\",\"region_id\":\"%s\",\"user_id\":\"u%u\",\"product_type\":\"%s\"",
+        put(b,
+            "\"type\":\"cancel\",\"region_id\":\"%s\",\"user_id\":\"u%u\",\"product_type\":\"%s\"",
             region, user, product);
     } else if (kind < 92) {
         put(b, "\"type\":\"driver_location\",\"lat\":%.6f,\"lon\":%.6f,\"driver_id\":\"d%u\"", lat,
             lon, driver);
     } else if (kind < 98) {
         static const char *status[] = {"available", "busy", "offline"};
-        put(b, "\"type\":\"driver_status\",\"region_id\":\"%s\",\"driver_id\":\"d%u\","
-               "\"status\":\"%s\"",
+        put(b,
+            "\"type\":\"driver_status\",\"region_id\":\"%s\",\"driver_id\":\"d%u\","
+            "\"status\":\"%s\"",
             region, driver, status[rng_next(rng) % 3]);
     } else if (kind < 99) {
-        put(b, "\"type\":\"weather\",\"region_id\":\"%s\",\"temp_c\":%.1f,\"precip_mm\":%.1f,"
-               "\"severity\":%.2f",
+        put(b,
+            "\"type\":\"weather\",\"region_id\":\"%s\",\"temp_c\":%.1f,\"precip_mm\":%.1f,"
+            "\"severity\":%.2f",
             region, -5 + 35 * rng_unit(rng), 10 * rng_unit(rng), rng_unit(rng));
     } else {
         put(b, "\"type\":\"traffic\",\"region_id\":\"%s\",\"congestion\":%.2f", region,
@@ -238,7 +252,8 @@ static void number_body(body *b, uint64_t request)
     for (int i = 0; i < b->nseq; i++) {
         uint64_t v = request * (uint64_t)batch + (uint64_t)i;
         char *p = b->data + b->seq_at[i];
-        for (int d = SEQ_DIGITS - 1; d >= 0; d--, v >>= 4) p[d] = hex[v & 15];
+        for (int d = SEQ_DIGITS - 1; d >= 0; d--, v >>= 4)
+            p[d] = hex[v & 15];
     }
 }
 
@@ -450,15 +465,24 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (i + 1 >= argc) usage();
         const char *v = argv[++i];
-        if (!strcmp(a, "--host")) host = v;
-        else if (!strcmp(a, "--port")) port = atoi(v);
-        else if (!strcmp(a, "--connections")) connections = atoi(v);
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--warmup")) warmup_s = atof(v);
-        else if (!strcmp(a, "--duration")) duration_s = atof(v);
-        else if (!strcmp(a, "--regions")) region_list = strdup(v);
-        else if (!strcmp(a, "--tag")) tag = v;
-        else usage();
+        if (!strcmp(a, "--host"))
+            host = v;
+        else if (!strcmp(a, "--port"))
+            port = atoi(v);
+        else if (!strcmp(a, "--connections"))
+            connections = atoi(v);
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--warmup"))
+            warmup_s = atof(v);
+        else if (!strcmp(a, "--duration"))
+            duration_s = atof(v);
+        else if (!strcmp(a, "--regions"))
+            region_list = strdup(v);
+        else if (!strcmp(a, "--tag"))
+            tag = v;
+        else
+            usage();
     }
     if (port <= 0 || connections < 1 || batch < 1 || duration_s <= 0 || !region_list) usage();
     for (char *save = NULL, *t = strtok_r(region_list, ",", &save); t && nregions < MAX_REGIONS;
@@ -485,7 +509,8 @@ int main(int argc, char **argv)
     nanosleep(&ts, NULL);
     window_start = now_s();
     atomic_store(&measuring, 1);
-    ts = (struct timespec){(time_t)duration_s, (long)((duration_s - (double)(time_t)duration_s) * 1e9)};
+    ts = (struct timespec){(time_t)duration_s,
+                           (long)((duration_s - (double)(time_t)duration_s) * 1e9)};
     nanosleep(&ts, NULL);
     atomic_store(&stopping, 1);
     window_end = now_s();

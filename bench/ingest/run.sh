@@ -18,7 +18,7 @@
 # exactly the accepted events (`surge log topics`). Reports events/s, request latency, and the
 # log's fsyncs and batches per request (from /metrics).
 # Prints a markdown section and writes it to bench/results/ingest-<date>.md; bench/run.sh puts
-# the latest one into BENCHMARKS.md. About 70 s with the defaults.
+# the latest one into BENCHMARKS.md. About 50 s with the defaults.
 #   DURATION=10     timed seconds of each run
 #   WARMUP=2        seconds before the timed window
 #   RUNS=2          runs of each configuration (interleaved); the best is shown

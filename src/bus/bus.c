@@ -171,6 +171,36 @@ int bus_produce(bus *b, bus_topic topic, int partition, const bus_record *record
     return b->ops->produce(b->impl, topic, partition, records, n, base_offset, err);
 }
 
+int bus_produce_many(bus *b, bus_batch *batches, size_t n, surge_error *err)
+{
+    if (!b) return surge_fail(err, SURGE_EINVAL, "bus", "no bus");
+    for (size_t i = 0; i < n; i++) {
+        bus_batch *bt = &batches[i];
+        bt->base_offset = -1;
+        bt->error = check_place(bt->topic, bt->partition, err);
+        if (!bt->error && (!bt->records || bt->count == 0))
+            bt->error = surge_fail(err, SURGE_EINVAL, "records",
+                                   "produce needs at least one record");
+        for (size_t k = 0; !bt->error && k < bt->count; k++)
+            bt->error = check_record(&bt->records[k], k, err);
+        if (bt->error) return bt->error;
+    }
+    if (b->ops->produce_many) return b->ops->produce_many(b->impl, batches, n, err);
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        bus_batch *bt = &batches[i];
+        surge_error e;
+        bt->error = b->ops->produce(b->impl, bt->topic, bt->partition, bt->records, bt->count,
+                                    &bt->base_offset, &e);
+        if (bt->error) {
+            bt->base_offset = -1;
+            if (!first && err) *err = e;
+            if (!first) first = bt->error;
+        }
+    }
+    return first;
+}
+
 int bus_end_offset(bus *b, bus_topic topic, int partition, int64_t *end, surge_error *err)
 {
     int rc = check_place(topic, partition, err);

@@ -82,6 +82,22 @@ void bus_close(bus *b);
 int bus_produce(bus *b, bus_topic topic, int partition, const bus_record *records, size_t n,
                 int64_t *base_offset, surge_error *err);
 
+/* One batch of bus_produce_many. */
+typedef struct bus_batch {
+    bus_topic topic;
+    int partition;
+    const bus_record *records;
+    size_t count;
+    int64_t base_offset; /* out: the first record's offset, or -1 when the batch failed */
+    int error;           /* out: 0, or the SURGE_* code of this batch's failure */
+} bus_batch;
+
+/* Appends several batches, to any partitions, and returns when all of them are durable under
+ * the fsync policy. All writes happen first, then each partition is synced once, so a request
+ * spanning many partitions costs about one fsync rather than one per partition. Returns 0, or
+ * the first failure (err filled): each batch then says whether it was written. */
+int bus_produce_many(bus *b, bus_batch *batches, size_t n, surge_error *err);
+
 /* The next offset to be written (the log end) and the first still retained. */
 int bus_end_offset(bus *b, bus_topic topic, int partition, int64_t *end, surge_error *err);
 int bus_start_offset(bus *b, bus_topic topic, int partition, int64_t *start, surge_error *err);

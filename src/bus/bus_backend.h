@@ -18,6 +18,8 @@ typedef struct bus_backend {
     void (*close)(void *impl);
     int (*produce)(void *impl, bus_topic topic, int partition, const bus_record *records, size_t n,
                    int64_t *base_offset, surge_error *err);
+    /* optional: NULL makes bus_produce_many call produce for each batch */
+    int (*produce_many)(void *impl, bus_batch *batches, size_t n, surge_error *err);
     int (*end_offset)(void *impl, bus_topic topic, int partition, int64_t *end, surge_error *err);
     int (*start_offset)(void *impl, bus_topic topic, int partition, int64_t *start,
                         surge_error *err);

@@ -90,17 +90,58 @@ void buf_printf(buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0 when it is not one:
+ * overlong forms, surrogates and code points past U+10FFFF are invalid. */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+    return len;
+}
+
+/* Writes s as a JSON string. Bytes that are not valid UTF-8 (a client's bad input, or a
+ * message cut in the middle of a character) become U+FFFD, so every answer is valid JSON. */
 void json_put_string_n(buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     buf_reserve(b, n + 2);
     b->data[b->len++] = '"';
     size_t i = 0;
     while (i < n) {
         /* copy the longest run that needs no escaping in one go */
         size_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
-            run++;
+        while (run < n) {
+            if (u[run] < 0x80) {
+                if (u[run] < 0x20 || u[run] == '"' || u[run] == '\\') break;
+                run++;
+            } else {
+                size_t len = utf8_sequence(u + run, n - run);
+                if (!len) break;
+                run += len;
+            }
+        }
         if (run > i) {
             buf_reserve(b, run - i + 1);
             memcpy(b->data + b->len, s + i, run - i);
@@ -108,7 +149,7 @@ void json_put_string_n(buf *b, const char *s, size_t n)
             i = run;
             continue;
         }
-        unsigned char c = (unsigned char)s[i++];
+        unsigned char c = u[i++];
         buf_reserve(b, 7);
         b->data[b->len++] = '\\';
         switch (c) {
@@ -118,6 +159,11 @@ void json_put_string_n(buf *b, const char *s, size_t n)
         case '\r': b->data[b->len++] = 'r'; break;
         case '\t': b->data[b->len++] = 't'; break;
         default:
+            if (c >= 0x80) { /* not UTF-8: the replacement character */
+                memcpy(b->data + b->len, "ufffd", 5);
+                b->len += 5;
+                break;
+            }
             b->data[b->len++] = 'u';
             b->data[b->len++] = '0';
             b->data[b->len++] = '0';

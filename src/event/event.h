@@ -68,6 +68,53 @@ void event_codec_free(event_codec *c);
 int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, buf *out,
                  event_meta *meta, surge_error *err);
 
+/* ---------------------------------------------------------------- the jansson-free fast path */
+
+/* event_encode for the bytes of one event: text[0..len) is a JSON object (whitespace around it
+ * allowed; no NUL terminator needed). The object is scanned directly, without jansson, and runs
+ * through the same validation and Avro filling as event_encode, so for any text
+ *   event_encode_text(c, text, len, ...)
+ * and
+ *   json_loadb(text, len, JSON_REJECT_DUPLICATES, &e) then event_encode(c, that, ...)
+ * append the same bytes, fill the same meta and fail with the same code, field and message;
+ * except that where jansson refuses the text, this returns SURGE_EPARSE with its own message:
+ * "the event is not valid JSON: <what was expected or is wrong> (byte N)", N the 0-based offset
+ * into text. The JSON accepted is exactly jansson's: strict UTF-8, escapes incl. \uXXXX and
+ * surrogate pairs, no \u0000, no duplicate keys, integers within int64, reals within double.
+ * A nested object or array value (no event has one; only invalid input does) is handed to
+ * jansson and event_encode as a whole. */
+int event_encode_text(event_codec *c, const char *text, size_t len,
+                      const event_enrichment *enrich, buf *out, event_meta *meta,
+                      surge_error *err);
+
+/* One event of a request body: its bytes are body[offset .. offset + len). When ok is false
+ * the span is not an event (error says why: SURGE_EPARSE) and should be answered with error
+ * rather than encoded; its offset/len then cover the element or the line. */
+typedef struct event_span {
+    size_t offset, len;
+    surge_error error; /* code SURGE_OK and empty strings when ok */
+    bool ok;
+} event_span;
+
+/* Splits a request body into events, in linear time, without decoding them:
+ *   - JSON (ndjson false): the body is one value. An object is 1 span; an array gives one span
+ *     per element, and an element that is not an object gets ok = false with "event N is not a
+ *     JSON object" (N from 0); an empty array gives 0 spans. The whole body is checked as JSON
+ *     (duplicate keys excepted: event_encode_text refuses those per event): when it is not,
+ *     SURGE_EPARSE "the body is not valid JSON: <what> (byte N)"; a valid body that is neither
+ *     object nor array: SURGE_EPARSE "the body must be an event (JSON object) or a JSON array of
+ *     events". More than max_events elements: SURGE_ETOOLARGE "N events in one request; at most
+ *     M (ingest.max_events)".
+ *   - NDJSON: one span per line that is not blank (only spaces, tabs and CRs; lines end at
+ *     '\n', so CRLF works). A line that is not one JSON value gets ok = false with "line N is not
+ *     valid JSON: <what> (byte K of the line)", one that is valid JSON but not an object "line N
+ *     is not a JSON object" (N from 1). No blank line gives 0 spans. The (max_events + 1)-th
+ *     event: SURGE_ETOOLARGE "more than M events in one request (ingest.max_events)".
+ * An ok span covers the object from '{' to '}'. On success *spans (malloc'd: the caller frees
+ * it; NULL when *count is 0) holds *count spans; on an error *spans is NULL and *count 0. */
+int event_split_batch(const char *text, size_t len, bool ndjson, event_span **spans,
+                      size_t *count, size_t max_events, surge_error *err);
+
 /* Decodes a record value read from topic back into the event's JSON object text (appended to
  * out). SURGE_EPARSE when the bytes are not a valid record of that topic. Field names are the
  * schema's, null fields are omitted and times are epoch milliseconds. pricing-decisions records

@@ -205,9 +205,15 @@ static int dedup_rebuild(ingest *in, int64_t now_ms, surge_error *err)
     for (size_t t = 0; t < sizeof INPUT_TOPICS / sizeof INPUT_TOPICS[0]; t++) {
         for (int p = 0; p < BUS_PARTITIONS; p++) {
             int64_t from;
-            if (bus_offset_for_time(in->bus, INPUT_TOPICS[t], p, since, &from, err)) return -1;
-            bus_consumer *c = bus_consumer_open(in->bus, INPUT_TOPICS[t], p, from, err);
-            if (!c) return -1;
+            bus_consumer *c = NULL;
+            if (bus_offset_for_time(in->bus, INPUT_TOPICS[t], p, since, &from, err) ||
+                !(c = bus_consumer_open(in->bus, INPUT_TOPICS[t], p, from, err))) {
+                /* a damaged partition must not stop ingestion: `surge log verify` reports it,
+                 * and ids in it are not remembered (a resend may be stored again) */
+                log_error("ingest", "dedup rebuild skips %s/%d: %s",
+                          BUS_TOPIC_NAMES[INPUT_TOPICS[t]], p, err ? err->message : "error");
+                continue;
+            }
             bus_record r;
             int rc;
             while ((rc = bus_consumer_next(c, &r, err)) == 1) {
@@ -301,6 +307,13 @@ int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_err
     if (!todo || !records) {
         free(todo);
         free(records);
+        for (size_t i = 0; i < n; i++) {
+            memset(&results[i], 0, sizeof results[i]);
+            results[i].status = INGEST_REJECTED;
+            results[i].offset = -1;
+            surge_fail(&results[i].error, SURGE_EUNAVAILABLE, NULL,
+                       "out of memory; the event was not accepted, send it again");
+        }
         return surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
     }
     event_enrichment enrich = {.ingest_ts_ms = now_ms, .source = source,
@@ -335,14 +348,20 @@ int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_err
             values.len = before;
             continue;
         }
+        const char *limited = "user_id";
         int wait = rate_check(in->rl_user, meta.user_id);
-        if (!wait) wait = rate_check(in->rl_region, meta.region_id);
+        if (!wait) {
+            limited = "region_id";
+            wait = rate_check(in->rl_region, meta.region_id);
+        }
         if (wait) {
             dedup_release(&in->dedup, fp);
             res->status = INGEST_RATE_LIMITED;
             res->retry_after_s = wait;
-            surge_fail(&res->error, SURGE_ELIMIT, meta.user_id[0] ? "user_id" : "region_id",
-                       "rate limit exceeded; retry after %d s", wait);
+            surge_fail(&res->error, SURGE_ELIMIT, limited,
+                       "rate limit of this %s exceeded (ingest.%s); retry after %d s",
+                       strcmp(limited, "user_id") ? "region" : "user",
+                       strcmp(limited, "user_id") ? "region_per_min" : "user_per_min", wait);
             values.len = before;
             continue;
         }
@@ -356,13 +375,15 @@ int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_err
     }
     qsort(todo, ntodo, sizeof *todo, cmp_pending);
 
-    int rc = 0;
+    /* one batch per (topic, partition), all made durable together */
+    bus_batch batches[BUS_NTOPICS * BUS_PARTITIONS];
+    size_t group_start[BUS_NTOPICS * BUS_PARTITIONS + 1], ngroups = 0;
     for (size_t g = 0; g < ntodo;) {
         size_t end = g;
         while (end < ntodo && todo[end].group == todo[g].group) end++;
         for (size_t k = g; k < end; k++) {
             pending *p = &todo[k];
-            bus_record *r = &records[k - g];
+            bus_record *r = &records[k];
             memset(r, 0, sizeof *r);
             r->key = p->meta.region_id[0] ? p->meta.region_id : "global";
             r->key_len = strlen(r->key);
@@ -374,32 +395,36 @@ int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_err
             r->headers[1] = (bus_header){"type", EVENT_TYPE_NAMES[p->meta.type],
                                          strlen(EVENT_TYPE_NAMES[p->meta.type])};
         }
-        int64_t base = -1;
-        surge_error perr;
-        bus_topic topic = (bus_topic)(todo[g].group / BUS_PARTITIONS);
-        int partition = todo[g].group % BUS_PARTITIONS;
-        if (rc == 0 && bus_produce(in->bus, topic, partition, records, end - g, &base, &perr)) {
-            rc = SURGE_EIO;
-            if (err) *err = perr;
-            log_error("ingest", "producing %zu events to %s/%d failed: %s", end - g,
-                      BUS_TOPIC_NAMES[topic], partition, perr.message);
-        }
-        for (size_t k = g; k < end; k++) {
+        batches[ngroups] = (bus_batch){.topic = (bus_topic)(todo[g].group / BUS_PARTITIONS),
+                                       .partition = todo[g].group % BUS_PARTITIONS,
+                                       .records = &records[g],
+                                       .count = end - g};
+        group_start[ngroups++] = g;
+        g = end;
+    }
+    group_start[ngroups] = ntodo;
+    surge_error perr;
+    int rc = ngroups ? bus_produce_many(in->bus, batches, ngroups, &perr) : 0;
+    if (rc) {
+        if (err) *err = perr;
+        log_error("ingest", "producing events failed: %s", perr.message);
+    }
+    for (size_t gi = 0; gi < ngroups; gi++) {
+        for (size_t k = group_start[gi]; k < group_start[gi + 1]; k++) {
             ingest_result *res = &results[todo[k].index];
-            if (rc) {
+            if (batches[gi].error) {
                 /* not written: not acknowledged, and the id may be sent again */
                 dedup_release(&in->dedup, todo[k].fp);
                 res->status = INGEST_REJECTED;
                 surge_fail(&res->error, SURGE_EUNAVAILABLE, NULL,
                            "the event could not be made durable (%s); it was not accepted, "
                            "send it again",
-                           err ? err->message : "bus error");
+                           perr.message);
             } else {
                 res->status = INGEST_ACCEPTED;
-                res->offset = base + (int64_t)(k - g);
+                res->offset = batches[gi].base_offset + (int64_t)(k - group_start[gi]);
             }
         }
-        g = end;
     }
     for (size_t i = 0; i < n; i++) {
         switch (results[i].status) {

@@ -305,8 +305,11 @@ static void audit_publish(pricing_engine *e, size_t start, size_t n, const store
         parts[i] = bus_partition_for_key(d->region_id, strlen(d->region_id));
     }
     offsets[n] = values.len;
+    /* group by partition: one batch each, all made durable together */
+    bus_batch batches[BUS_PARTITIONS];
+    size_t nb = 0, k = 0;
     for (int p = 0; p < BUS_PARTITIONS; p++) {
-        size_t k = 0;
+        size_t first = k;
         for (size_t i = 0; i < n; i++) {
             if (parts[i] != p) continue;
             const pricing_decision *d = &q->slots[(start + i) % q->capacity];
@@ -320,17 +323,23 @@ static void audit_publish(pricing_engine *e, size_t start, size_t n, const store
             rec->header_count = 1;
             rec->headers[0] = (bus_header){"request_id", d->request_id, strlen(d->request_id)};
         }
-        if (!k) continue;
-        surge_error err;
-        for (int attempt = 1; bus_produce(e->bus, BUS_PRICING_DECISIONS, p, records, k, NULL, &err);
-             attempt++) {
-            atomic_fetch_add(&e->audit_failed, 1);
-            log_error("audit", "publishing %zu decisions to pricing-decisions/%d failed "
-                      "(attempt %d): %s", k, p, attempt, err.message);
-            if (attempt >= 20 && e->audit.stopping) break;
-            struct timespec backoff = {0, 100 * 1000000L * (attempt < 10 ? attempt : 10)};
-            nanosleep(&backoff, NULL);
-        }
+        if (k > first)
+            batches[nb++] = (bus_batch){.topic = BUS_PRICING_DECISIONS, .partition = p,
+                                        .records = &records[first], .count = k - first};
+    }
+    surge_error err;
+    for (int attempt = 1; nb && bus_produce_many(e->bus, batches, nb, &err); attempt++) {
+        atomic_fetch_add(&e->audit_failed, 1);
+        log_error("audit", "publishing %zu decisions to pricing-decisions failed (attempt %d): %s",
+                  n, attempt, err.message);
+        /* retry only the batches that were not written */
+        size_t left = 0;
+        for (size_t i = 0; i < nb; i++)
+            if (batches[i].error) batches[left++] = batches[i];
+        nb = left;
+        if (attempt >= 20 && e->audit.stopping) break;
+        struct timespec backoff = {0, 100 * 1000000L * (attempt < 10 ? attempt : 10)};
+        nanosleep(&backoff, NULL);
     }
     buf_free(&values);
     free(offsets);

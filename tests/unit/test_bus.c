@@ -1268,6 +1268,47 @@ static void test_arguments_are_checked(void **state)
     assert_string_equal(err.field, "segment_bytes");
 }
 
+static void test_produce_many_writes_every_batch_and_reports_each(void **state)
+{
+    fixture *f = *state;
+    reopen(f);
+    bus_record a[2] = {{.key = "k", .key_len = 1, .value = "a0", .value_len = 2, .timestamp_ms = 5},
+                       {.key = "k", .key_len = 1, .value = "a1", .value_len = 2, .timestamp_ms = 6}};
+    bus_record b1 = {.key = "k", .key_len = 1, .value = "b0", .value_len = 2, .timestamp_ms = 7};
+    bus_batch batches[3] = {
+        {.topic = BUS_USER_EVENTS, .partition = 3, .records = a, .count = 2},
+        {.topic = BUS_SYSTEM_EVENTS, .partition = 0, .records = &b1, .count = 1},
+        {.topic = BUS_USER_EVENTS, .partition = 3, .records = &b1, .count = 1},
+    };
+    surge_error err = {0};
+    assert_int_equal(bus_produce_many(f->b, batches, 3, &err), 0);
+    /* offsets per partition are consecutive in batch order */
+    assert_int_equal(batches[0].base_offset, 0);
+    assert_int_equal(batches[1].base_offset, 0);
+    assert_int_equal(batches[2].base_offset, 2);
+    for (int i = 0; i < 3; i++) assert_int_equal(batches[i].error, 0);
+    int64_t end = -1;
+    assert_int_equal(bus_end_offset(f->b, BUS_USER_EVENTS, 3, &end, &err), 0);
+    assert_int_equal(end, 3);
+    bus_consumer *c = bus_consumer_open(f->b, BUS_USER_EVENTS, 3, 0, &err);
+    assert_non_null(c);
+    const char *want[] = {"a0", "a1", "b0"};
+    bus_record r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bus_consumer_next(c, &r, &err), 1);
+        assert_int_equal(r.offset, i);
+        assert_memory_equal(r.value, want[i], 2);
+    }
+    assert_int_equal(bus_consumer_next(c, &r, &err), 0);
+    bus_consumer_close(c);
+    /* a batch for a partition that does not exist: nothing is written */
+    bus_batch bad[2] = {{.topic = BUS_USER_EVENTS, .partition = 3, .records = a, .count = 1},
+                        {.topic = BUS_USER_EVENTS, .partition = 12, .records = a, .count = 1}};
+    assert_int_equal(bus_produce_many(f->b, bad, 2, &err), SURGE_EINVAL);
+    assert_int_equal(bus_end_offset(f->b, BUS_USER_EVENTS, 3, &end, &err), 0);
+    assert_int_equal(end, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1277,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults_follow_design),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_batch_bytes_on_disk_follow_the_documented_layout),
+        T(test_produce_many_writes_every_batch_and_reports_each),
         T(test_compressible_batch_is_stored_snappy_compressed),
         T(test_round_trip_across_segment_rolls_uncompressed),
         T(test_round_trip_across_segment_rolls_compressed),

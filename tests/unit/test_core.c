@@ -794,6 +794,25 @@ static void test_log_parse_level(void **state)
     assert_int_equal(log_parse_level("verbose", &l), -1);
 }
 
+static void test_json_string_replaces_invalid_utf8_and_keeps_valid(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b);
+    /* valid: e-acute (2 bytes), euro sign (3), an emoji (4) pass through unchanged */
+    json_put_string(&b, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x95");
+    assert_string_equal(b.data, "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x95\"");
+    buf_reset(&b);
+    /* a euro sign cut after 2 of its 3 bytes, a lone continuation byte, an overlong '/',
+     * a UTF-16 surrogate: each bad byte becomes one U+FFFD */
+    json_put_string(&b, "a\xe2\x82");
+    assert_string_equal(b.data, "\"a\\ufffd\\ufffd\"");
+    buf_reset(&b);
+    json_put_string(&b, "\x80x\xc0\xaf\xed\xa0\x80");
+    assert_string_equal(b.data, "\"\\ufffdx\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_murmur2_matches_kafka),
         cmocka_unit_test(test_murmur2_partition_is_positive),
         cmocka_unit_test(test_fnv1a64_published_vectors),
+        cmocka_unit_test(test_json_string_replaces_invalid_utf8_and_keeps_valid),
         cmocka_unit_test(test_random_id_time_starts_with_the_milliseconds_in_hex),
         cmocka_unit_test(test_random_hex_length_and_charset),
         cmocka_unit_test(test_random_hex_two_calls_differ),

@@ -50,6 +50,89 @@ static json_t *parse(const char *text)
     return j;
 }
 
+/* A copy of text[0..len) in an allocation of exactly len bytes (no NUL after it), so that
+ * AddressSanitizer catches a scanner reading past the end. */
+static char *exact_copy(const char *text, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    return copy;
+}
+
+static void assert_meta_same(const event_meta *a, const event_meta *b, const char *text)
+{
+    if (a->type != b->type || strcmp(a->event_id, b->event_id) != 0 ||
+        strcmp(a->region_id, b->region_id) != 0 || strcmp(a->user_id, b->user_id) != 0 ||
+        a->ts_ms != b->ts_ms || a->ingest_ts_ms != b->ingest_ts_ms)
+        fail_msg("meta differs between event_encode and event_encode_text for %s", text);
+}
+
+/* Encodes text[0..len) both ways: json_loadb(JSON_REJECT_DUPLICATES) then event_encode (what
+ * the API did), and event_encode_text. Fails unless they agree exactly: the same record bytes
+ * appended after what out held, the same meta; or the same code, field and message with out
+ * unchanged. Where jansson refuses the text, event_encode_text must return SURGE_EPARSE with
+ * "the event is not valid JSON: ... (byte N)". Returns the code; the record is appended to
+ * record and the error copied to error (each when not NULL). */
+static int both_ways_len(const char *text, size_t len, const event_enrichment *enrich,
+                         buf *record, surge_error *error)
+{
+    buf a, b;
+    buf_init(&a);
+    buf_init(&b);
+    buf_puts(&a, "prefix");
+    buf_puts(&b, "prefix");
+    event_meta ma, mb;
+    memset(&ma, 0x55, sizeof ma);
+    memset(&mb, 0xaa, sizeof mb);
+    surge_error ea = {0}, eb = {0};
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    int ra = root ? event_encode(codec, root, enrich, &a, &ma, &ea) : SURGE_EPARSE;
+    char *copy = exact_copy(text, len);
+    int rb = event_encode_text(codec, copy, len, enrich, &b, &mb, &eb);
+    free(copy);
+    char shown[200];
+    snprintf(shown, sizeof shown, "%.*s", (int)(len < 150 ? len : 150), text);
+    if (!root) {
+        if (rb != SURGE_EPARSE || eb.code != SURGE_EPARSE ||
+            strncmp(eb.message, "the event is not valid JSON: ", 29) != 0 ||
+            !strstr(eb.message, "(byte "))
+            fail_msg("jansson refuses %s (%s) but event_encode_text gave %d [%s] %s", shown,
+                     jerr.text, rb, eb.field, eb.message);
+        ea = eb;
+    } else if (ra != rb) {
+        fail_msg("%s\n  event_encode      %d [%s] %s\n  event_encode_text %d [%s] %s", shown, ra,
+                 ea.field, ea.message, rb, eb.field, eb.message);
+    } else if (ra) {
+        if (ea.code != eb.code || strcmp(ea.field, eb.field) != 0 ||
+            strcmp(ea.message, eb.message) != 0)
+            fail_msg("%s\n  event_encode      [%s] %s\n  event_encode_text [%s] %s", shown,
+                     ea.field, ea.message, eb.field, eb.message);
+    } else {
+        if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+            fail_msg("record bytes differ between event_encode and event_encode_text for %s",
+                     shown);
+        assert_meta_same(&ma, &mb, shown);
+    }
+    if (ra || !root) { /* out unchanged */
+        assert_int_equal(a.len, 6);
+        assert_int_equal(b.len, 6);
+    }
+    if (record) buf_append(record, a.data + 6, a.len - 6);
+    if (error) *error = ea;
+    json_decref(root);
+    buf_free(&a);
+    buf_free(&b);
+    return root ? ra : SURGE_EPARSE;
+}
+
+static int both_ways(const char *text, const event_enrichment *enrich, buf *record,
+                     surge_error *error)
+{
+    return both_ways_len(text, strlen(text), enrich, record, error);
+}
+
 /* Fails unless a and b have the same keys and equal values (numbers compared as doubles, so
  * 2 and 2.0 are the same). */
 static void assert_json_same(json_t *got, json_t *want, const char *context)
@@ -96,8 +179,11 @@ static void expect_roundtrip(const char *text, event_type type, int branch, cons
     event_meta meta;
     memset(&meta, 0x55, sizeof meta);
     surge_error err = {0};
-    int rc = event_encode(codec, in, &ENRICH, &out, &meta, &err);
-    if (rc) fail_msg("%s rejected: %s: %s", EVENT_TYPE_NAMES[type], err.field, err.message);
+    /* both entry points give these bytes (both_ways checks) */
+    if (both_ways(text, &ENRICH, NULL, &err))
+        fail_msg("%s rejected: %s: %s", EVENT_TYPE_NAMES[type], err.field, err.message);
+    int rc = event_encode_text(codec, text, strlen(text), &ENRICH, &out, &meta, &err);
+    assert_int_equal(rc, 0);
     /* the union branch is the first byte: zig-zag varint of branch (< 64) is 2 * branch */
     assert_true(out.len > 1);
     assert_int_equal((unsigned char)out.data[0], 2 * branch);
@@ -143,11 +229,31 @@ static void expect_reject_json(json_t *in, int code, const char *field, const ch
     buf_free(&out);
 }
 
+/* Both entry points must refuse text with SURGE_EINVAL, field and message exactly. */
 static void expect_reject(const char *text, const char *field, const char *message)
 {
-    json_t *in = parse(text);
-    expect_reject_json(in, SURGE_EINVAL, field, message);
-    json_decref(in);
+    surge_error err = {0};
+    int rc = both_ways(text, &ENRICH, NULL, &err); /* identical on both paths, out unchanged */
+    if (rc != SURGE_EINVAL || (int)err.code != SURGE_EINVAL || strcmp(err.field, field) != 0 ||
+        strcmp(err.message, message) != 0)
+        fail_msg("%s\n  got  %d [%s] %s\n  want %d [%s] %s", text, rc, err.field, err.message,
+                 SURGE_EINVAL, field, message);
+}
+
+/* Both entry points must refuse text[0..len) as JSON (jansson does; event_encode_text says
+ * SURGE_EPARSE); when want is not NULL the message must contain it. */
+static void expect_parse_error_len(const char *text, size_t len, const char *want)
+{
+    surge_error err = {0};
+    int rc = both_ways_len(text, len, &ENRICH, NULL, &err);
+    if (rc != SURGE_EPARSE) fail_msg("accepted as JSON (%d: %s): %.*s", rc, err.message, (int)len, text);
+    if (want && !strstr(err.message, want))
+        fail_msg("%.*s\n  message '%s' lacks '%s'", (int)len, text, err.message, want);
+}
+
+static void expect_parse_error(const char *text, const char *want)
+{
+    expect_parse_error_len(text, strlen(text), want);
 }
 
 /* Decoding data from topic must fail with SURGE_EPARSE and leave out unchanged. */
@@ -174,14 +280,11 @@ static size_t unhex(const char *hex, unsigned char *out)
     return n;
 }
 
+/* Appends text's record to out; both entry points must give it. */
 static void encode_ok(const char *text, buf *out)
 {
-    json_t *in = parse(text);
     surge_error err = {0};
-    event_meta meta;
-    if (event_encode(codec, in, &ENRICH, out, &meta, &err))
-        fail_msg("rejected %s: %s", text, err.message);
-    json_decref(in);
+    if (both_ways(text, &ENRICH, out, &err)) fail_msg("rejected %s: %s", text, err.message);
 }
 
 /* ---------------------------------------------------------------- names and topics */
@@ -418,19 +521,23 @@ static const char SEARCH_BY_FASTAVRO[] =
 
 static void test_encoding_matches_fastavro_byte_for_byte(void **state)
 {
-    json_t *in = parse("{\"event_id\":\"e1\",\"type\":\"search\",\"ts\":1768127520000,"
+    const char *text = "{\"event_id\":\"e1\",\"type\":\"search\",\"ts\":1768127520000,"
                        "\"lat\":40.758,\"lon\":-73.9855,\"user_id\":\"u1\","
-                       "\"product_type\":\"ride\"}");
+                       "\"product_type\":\"ride\"}";
     event_enrichment enrich = {INGEST_MS, "api:test", 5};
     buf out;
     buf_init(&out);
     surge_error err;
-    assert_int_equal(event_encode(codec, in, &enrich, &out, NULL, &err), 0);
+    assert_int_equal(both_ways(text, &enrich, &out, &err), 0); /* both paths, same bytes */
     unsigned char want[256];
     size_t n = unhex(SEARCH_BY_FASTAVRO, want);
     assert_int_equal(out.len, n);
     assert_memory_equal(out.data, want, n);
-    json_decref(in);
+    /* and event_encode_text with meta NULL, as event_encode was called there */
+    buf_reset(&out);
+    assert_int_equal(event_encode_text(codec, text, strlen(text), &enrich, &out, NULL, &err), 0);
+    assert_int_equal(out.len, n);
+    assert_memory_equal(out.data, want, n);
     buf_free(&out);
 }
 
@@ -524,6 +631,15 @@ static void test_type_errors_name_the_type_field(void **state)
     json_t *arr = parse("[1,2]");
     expect_reject_json(arr, SURGE_EINVAL, "", "an event must be a JSON object");
     json_decref(arr);
+    expect_reject("[1,2]", "", "an event must be a JSON object");
+    expect_reject(" [{\"event_id\":\"x\"}] ", "", "an event must be a JSON object");
+    expect_reject("{\"event_id\":\"x\",\"type\":null,\"ts\":1}", "type",
+                  "field 'type' is required");
+    expect_reject("{\"type\":[\"search\"]}", "type", "field 'type' must be a string");
+    expect_reject("{\"type\":{\"a\":1}}", "type", "field 'type' must be a string");
+    expect_reject("{\"type\":\"tr\\u0061ffic\",\"x\":1}", "x",
+                  "unknown field 'x' in a traffic event (allowed: event_id, type, ts, region_id, "
+                  "lat, lon, congestion)");
 }
 
 static void test_missing_and_mistyped_fields_are_named(void **state)
@@ -551,10 +667,31 @@ static void test_missing_and_mistyped_fields_are_named(void **state)
     expect_reject("{\"event_id\":\"x\",\"type\":\"driver_location\",\"ts\":1,"
                   "\"region_id\":\"dr5ru\",\"driver_id\":\"d\"}",
                   "lat", "field 'lat' is required");
+    /* a NUL can only be in a jansson value made in code: JSON text with \u0000 is refused */
     json_t *nul = parse("{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1}");
     json_object_set_new(nul, "name", json_stringn("a\0b", 3));
     expect_reject_json(nul, SURGE_EINVAL, "name", "field 'name' must not contain NUL characters");
     json_decref(nul);
+    expect_parse_error("{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1,\"name\":\"a\\u0000b\"}",
+                       "\\u0000");
+    /* wrong types given as nested values: the same errors on both paths */
+    expect_reject("{\"event_id\":[\"x\"],\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}",
+                  "event_id", "field 'event_id' must be a string");
+    expect_reject("{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":{},\"name\":\"n\"}", "ts",
+                  "field 'ts' must be an RFC 3339 time (2026-01-11T10:32:00Z) or epoch "
+                  "milliseconds");
+    expect_reject("{\"event_id\":\"x\",\"type\":\"driver_status\",\"ts\":1,"
+                  "\"region_id\":[],\"driver_id\":\"d\",\"status\":\"busy\"}",
+                  "region_id", "field 'region_id' must be a string");
+    expect_reject("{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\","
+                  "\"source\":{\"ip\":\"1.2.3.4\"}}",
+                  "source", "field 'source' is set by the server and must not be sent");
+    expect_reject("{\"event_id\":\"x\",\"type\":\"driver_status\",\"ts\":1,"
+                  "\"region_id\":\"dr5ru\",\"driver_id\":\"d\",\"status\":[\"busy\"]}",
+                  "status", "field 'status' must be one of available, busy, offline");
+    expect_reject("{\"event_id\":\"x\",\"type\":\"traffic\",\"ts\":1,\"region_id\":\"dr5ru\","
+                  "\"congestion\":true}",
+                  "congestion", "field 'congestion' must be a number");
 }
 
 static void test_out_of_range_numbers_give_value_and_range(void **state)
@@ -830,13 +967,17 @@ static void *encode_worker(void *arg)
                      "\"region_id\":\"dr5ru\",\"driver_id\":\"d%d\",\"status\":\"busy\"}",
                      w->id, i, i, i);
         }
-        json_t *in = json_loads(text, 0, NULL);
         surge_error err;
         event_meta meta;
         offsets[i] = out.len;
-        if (!in || event_encode(codec, in, &ENRICH, &out, &meta, &err))
-            worker_fail(w, "encode", err.message);
-        json_decref(in);
+        if (i % 8 < 4) { /* half through jansson, half through the text fast path */
+            json_t *in = json_loads(text, 0, NULL);
+            if (!in || event_encode(codec, in, &ENRICH, &out, &meta, &err))
+                worker_fail(w, "encode", err.message);
+            json_decref(in);
+        } else if (event_encode_text(codec, text, strlen(text), &ENRICH, &out, &meta, &err)) {
+            worker_fail(w, "encode_text", err.message);
+        }
     }
     offsets[PER_THREAD] = out.len;
     for (int i = 0; i < PER_THREAD; i++) {
