@@ -274,7 +274,7 @@ section=$tmp/section.md
     read -r eps_on _ <<<"${best[fsync-on]}"
     read -r eps_100 _ <<<"${best[fsync-100ms]}"
     echo "- Target (DESIGN §9): ≥ 300K events/s durable over HTTP: fsync on $(fmt_int "$eps_on") events/s ($(awk -v a="$eps_on" 'BEGIN { printf "%.2f", a / 300000 }') × target), bus.fsync_interval_ms=100 $(fmt_int "$eps_100") ($(awk -v a="$eps_100" 'BEGIN { printf "%.2f", a / 300000 }') ×); the seed asks for 20K events/s."
-    echo "- fsyncs / request and log batches / request are surge_bus_fsyncs_total and surge_bus_batches_written_total over the run divided by the requests sent (warm-up included): a batch of mixed events is split by (topic, partition), one log batch each, and with fsync on each is fdatasync'ed before the next is written."
+    echo "- fsyncs / request and log batches / request are surge_bus_fsyncs_total and surge_bus_batches_written_total over the run divided by the requests sent (warm-up included): a batch of mixed events is split by (topic, partition), one log batch each, all of them are written first and then each partition is fdatasync'ed once (bus_produce_many); fdatasyncs after the first find little left to write."
     echo "- Every run checks its counters: duplicates, rejected and rate-limited all 0 (surge_events_total), every event sent accepted, and \`surge log topics\` holding exactly the accepted events."
     echo "- Peer: the same events through Kafka (kcat, acks=all) is not measured yet; it comes with the distributed-mode issue."
     if [[ -f bench/log/run.sh ]]; then

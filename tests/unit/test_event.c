@@ -916,6 +916,881 @@ static void test_decoding_garbage_fails_cleanly(void **state)
     buf_free(&valid);
 }
 
+/* ---------------------------------------------------------------- the text fast path: JSON */
+
+#define HOLIDAY_HEAD "{\"event_id\":\"h\",\"type\":\"holiday\",\"ts\":1,\"name\":"
+#define PRICE_HEAD                                                                             \
+    "{\"event_id\":\"p\",\"type\":\"price_change\",\"ts\":1,\"region_id\":\"dr5ru\","          \
+    "\"product_type\":\"ride\",\"surge_multiplier\":"
+
+/* Both ways, the holiday whose name is the JSON text name_json. */
+static int holiday_named(const char *name_json, buf *record, surge_error *err)
+{
+    char text[1024];
+    snprintf(text, sizeof text, HOLIDAY_HEAD "%s}", name_json);
+    return both_ways(text, &ENRICH, record, err);
+}
+
+/* The name, given as name_json, must decode to want (raw UTF-8). */
+static void expect_name(const char *name_json, const char *want)
+{
+    buf rec, js;
+    buf_init(&rec);
+    buf_init(&js);
+    surge_error err;
+    if (holiday_named(name_json, &rec, &err)) fail_msg("%s refused: %s", name_json, err.message);
+    assert_int_equal(event_decode_json(codec, BUS_EXTERNAL_EVENTS, rec.data, rec.len, &js, &err),
+                     0);
+    json_t *j = parse(js.data);
+    const char *got = json_string_value(json_object_get(j, "name"));
+    if (!got || strcmp(got, want) != 0) fail_msg("%s decoded to '%s'", name_json, got);
+    json_decref(j);
+    buf_free(&rec);
+    buf_free(&js);
+}
+
+static void expect_name_parse_error(const char *name_json, const char *want)
+{
+    char text[1024];
+    snprintf(text, sizeof text, HOLIDAY_HEAD "%s}", name_json);
+    expect_parse_error(text, want);
+}
+
+static void test_text_strings_escapes_and_unicode(void **state)
+{
+    expect_name("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\te\"", "a\"b\\c/d\b\f\n\r\te");
+    expect_name("\"\\u00e9\\u4E2D\\ud83d\\ude00\"", "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
+    expect_name("\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"", "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
+    expect_name("\"\\u0041\\u007f\\u0080\\u07FF\\u0800\\uFFFF\\uDBFF\\uDFFF\"",
+                "A\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf4\x8f\xbf\xbf");
+    expect_name("\"\\u0001\\u001f\x7f\"", "\x01\x1f\x7f");
+    /* UTF-8 at the edges of what is valid */
+    expect_name("\"\xc2\x80\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"",
+                "\xc2\x80\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");
+    /* escaped keys are the same keys */
+    buf a, b;
+    buf_init(&a);
+    buf_init(&b);
+    encode_ok("{\"event_id\":\"h\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}", &a);
+    encode_ok("{\"ev\\u0065nt_id\":\"h\",\"\\u0074ype\":\"hol\\u0069day\",\"ts\":1,\"n\\u0061me\":\"n\"}",
+              &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    buf_free(&a);
+    buf_free(&b);
+
+    expect_name_parse_error("\"a\\xb\"", "invalid escape '\\x' in a string (byte 49)");
+    expect_name_parse_error("\"a\\'\"", "invalid escape '\\''");
+    expect_name_parse_error("\"\\u12\"", "invalid \\u escape");
+    expect_name_parse_error("\"\\u12G4\"", "invalid \\u escape");
+    expect_name_parse_error("\"\\U0041\"", "invalid escape '\\U'");
+    expect_name_parse_error("\"\\ud800\"", "unpaired UTF-16 surrogate \\uD800");
+    expect_name_parse_error("\"\\ud800x\"", "unpaired UTF-16 surrogate \\uD800");
+    expect_name_parse_error("\"\\ud800\\u0041\"", "unpaired UTF-16 surrogate \\uD800");
+    expect_name_parse_error("\"\\ud800\\n\"", "unpaired UTF-16 surrogate \\uD800");
+    expect_name_parse_error("\"\\ud800\\udbff\"", "unpaired UTF-16 surrogate \\uD800");
+    expect_name_parse_error("\"\\ud800\\u12\"", "invalid \\u escape");
+    expect_name_parse_error("\"\\udc00\"", "unpaired UTF-16 surrogate \\uDC00");
+    expect_name_parse_error("\"\\udfff\\ud800\"", "unpaired UTF-16 surrogate \\uDFFF");
+    expect_name_parse_error("\"a\\u0000b\"", "\\u0000 (NUL) is not allowed");
+    expect_name_parse_error("\"a\x01z\"", "unescaped control character 0x01 in a string");
+    expect_name_parse_error("\"a\tb\"", "unescaped control character 0x09");
+    expect_name_parse_error("\"a\nb\"", "unescaped line break");
+    /* invalid UTF-8: bad lead bytes, overlong forms, surrogates, beyond U+10FFFF, truncated */
+    static const char *const bad_utf8[] = {
+        "\xff",         "\xfe",         "\x80",     "\xbf",         "\xc0\x80",
+        "\xc1\xbf",     "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
+        "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+        "\xf8\x88\x80\x80\x80", "\xe2\x82", "\xc3", "\xf0\x9f\x98", "\xc3\x28", "\xe2\x28\xa1",
+    };
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "\"a%sz\"", bad_utf8[i]);
+        expect_name_parse_error(name, "invalid UTF-8");
+    }
+    expect_parse_error(HOLIDAY_HEAD "\"never closed}", "unterminated string (it starts at byte 47) (byte 61)");
+    expect_parse_error(HOLIDAY_HEAD "\"ends in a backslash\\", "unterminated string");
+    expect_parse_error("{\"a\\u0000\":1}", "\\u0000");
+    expect_parse_error("{\"a\xff\":1}", "invalid UTF-8");
+    /* string lengths are bytes of the decoded value, on both paths */
+    expect_reject(HOLIDAY_HEAD "\"\"}", "name", "field 'name' must be 1 to 256 bytes long (is 0)");
+    char text[2048];
+    int n = snprintf(text, sizeof text, "%s\"", HOLIDAY_HEAD);
+    for (int i = 0; i < 130; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "\\u00e9"); /* 2 bytes each */
+    snprintf(text + n, sizeof text - (size_t)n, "\"}");
+    expect_reject(text, "name", "field 'name' must be 1 to 256 bytes long (is 260)");
+}
+
+/* The surge_multiplier given as the JSON text number, both ways; the record's last 8 bytes are
+ * the double. */
+static int price_with(const char *number, buf *record, surge_error *err)
+{
+    char text[512];
+    snprintf(text, sizeof text, PRICE_HEAD "%s}", number);
+    return both_ways(text, &ENRICH, record, err);
+}
+
+static double price_double(const char *number)
+{
+    buf rec;
+    buf_init(&rec);
+    surge_error err;
+    if (price_with(number, &rec, &err)) fail_msg("%s refused: %s", number, err.message);
+    double d;
+    memcpy(&d, rec.data + rec.len - 8, 8); /* little-endian, as Avro writes it */
+    buf_free(&rec);
+    return d;
+}
+
+static void expect_number_parse_error(const char *number, const char *want)
+{
+    char text[512];
+    snprintf(text, sizeof text, PRICE_HEAD "%s}", number);
+    expect_parse_error(text, want);
+}
+
+static void test_text_numbers(void **state)
+{
+    assert_true(price_double("0") == 0 && !signbit(price_double("0")));
+    /* -0 is jansson's integer 0 (+0.0 as a double); -0.0 is a real with its sign */
+    assert_true(price_double("-0") == 0 && !signbit(price_double("-0")));
+    assert_true(price_double("-0.0") == 0 && signbit(price_double("-0.0")));
+    assert_true(price_double("-0e5") == 0 && signbit(price_double("-0e5")));
+    assert_true(price_double("1e3") == 1000);
+    assert_true(price_double("1E3") == 1000);
+    assert_true(price_double("1.5E-2") == 0.015);
+    assert_true(price_double("1.5e+2") == 150);
+    assert_true(price_double("0.1") == 0.1);
+    assert_true(price_double("1e-400") == 0);
+    assert_true(price_double("4.9e-324") == 4.9e-324);
+    assert_true(price_double("1.7976931348623157e308") == 1.7976931348623157e308);
+    assert_true(price_double("9007199254740993") == 9007199254740992.0);
+    assert_true(price_double("9007199254740993.0") == 9007199254740992.0);
+    assert_true(price_double("9007199254740995.0") == 9007199254740996.0);
+    assert_true(price_double("1e23") == 1e23);
+    assert_true(price_double("0.000000000000000000000000000001") == 1e-30);
+    assert_true(price_double("123456789012345.6") == 123456789012345.6);
+    assert_true(price_double("12345678901234.5") == 12345678901234.5);
+    assert_true(price_double("1.00000000000000011102230246251565404236316680908203125") ==
+                1.00000000000000011102230246251565404236316680908203125);
+    assert_true(price_double("2.2250738585072011e-308") == 2.2250738585072011e-308);
+    assert_true(price_double("123456789012345678901234567890.0") ==
+                123456789012345678901234567890.0);
+    assert_true(price_double("9223372036854775807") == 9223372036854775807.0);
+
+    /* integers where the schema wants one: a real never is, whatever its value */
+    const char *venue = "{\"event_id\":\"x\",\"type\":\"venue_event\",\"ts\":1,"
+                        "\"region_id\":\"dr5ru\",\"venue\":\"v\",\"start\":1,\"end\":2,"
+                        "\"expected_attendance\":%s}";
+    char text[512];
+    snprintf(text, sizeof text, venue, "1e3");
+    expect_reject(text, "expected_attendance", "field 'expected_attendance' must be an integer");
+    snprintf(text, sizeof text, venue, "1000.0");
+    expect_reject(text, "expected_attendance", "field 'expected_attendance' must be an integer");
+    snprintf(text, sizeof text, venue, "-0");
+    assert_int_equal(both_ways(text, &ENRICH, NULL, NULL), 0);
+    const char *traffic = "{\"event_id\":\"x\",\"type\":\"traffic\",\"ts\":%s,"
+                          "\"region_id\":\"dr5ru\",\"congestion\":0.5}";
+    const char *epoch = "field 'ts' must be epoch milliseconds between 1970 and 9999";
+    snprintf(text, sizeof text, traffic, "9223372036854775807");
+    expect_reject(text, "ts", epoch);
+    snprintf(text, sizeof text, traffic, "-9223372036854775808");
+    expect_reject(text, "ts", epoch);
+    snprintf(text, sizeof text, traffic, "9223372036854775808");
+    expect_parse_error(text, "integer out of the 64-bit range (byte 38)");
+    snprintf(text, sizeof text, traffic, "-9223372036854775809");
+    expect_parse_error(text, "integer out of the 64-bit range");
+    snprintf(text, sizeof text, traffic, "123456789012345678901234567890");
+    expect_parse_error(text, "integer out of the 64-bit range");
+    /* negative values give the same range errors */
+    buf none;
+    buf_init(&none);
+    surge_error err;
+    assert_int_equal(price_with("-1.5e-3", &none, &err), SURGE_EINVAL);
+    assert_string_equal(err.message, "field 'surge_multiplier' = -0.0015 must be >= 0");
+
+    expect_number_parse_error("01", "invalid number (no leading zeros)");
+    expect_number_parse_error("-01", "invalid number (no leading zeros)");
+    expect_number_parse_error("00", "invalid number (no leading zeros)");
+    expect_number_parse_error("00.5", "invalid number (no leading zeros)");
+    expect_number_parse_error("-", "invalid number (a digit must follow '-')");
+    expect_number_parse_error("-x", "invalid number (a digit must follow '-')");
+    expect_number_parse_error("- 1", "invalid number");
+    expect_number_parse_error("--1", "invalid number");
+    expect_number_parse_error("+1", "expected a JSON value, found '+'");
+    expect_number_parse_error(".5", "expected a JSON value, found '.'");
+    expect_number_parse_error("1.", "invalid number (a digit must follow '.')");
+    expect_number_parse_error("1.e3", "invalid number (a digit must follow '.')");
+    expect_number_parse_error("1e", "invalid number (a digit must follow the exponent's 'e')");
+    expect_number_parse_error("1e+", "invalid number");
+    expect_number_parse_error("1E-", "invalid number");
+    expect_number_parse_error("0x10", "expected ',' or '}' in an object, found 'x'");
+    expect_number_parse_error("1.5.5", "expected ',' or '}' in an object, found '.'");
+    expect_number_parse_error("1e309", "number out of the range of a double");
+    expect_number_parse_error("-1e309", "number out of the range of a double");
+    char huge[400]; /* 2 * 10^308, written out: beyond DBL_MAX */
+    memset(huge, '0', sizeof huge);
+    huge[0] = '2';
+    memcpy(huge + 309, ".5", 3);
+    expect_number_parse_error(huge, "number out of the range of a double");
+    huge[0] = '1'; /* 10^308 is not */
+    assert_true(price_double(huge) == 1e308);
+    expect_number_parse_error("Infinity", "expected a JSON value, found 'I'");
+    expect_number_parse_error("NaN", "expected a JSON value");
+    expect_number_parse_error("1 2", "expected ',' or '}' in an object, found '2'");
+
+    /* random numbers of every shape: identical doubles (record bytes) or identical errors */
+    unsigned seed = 4242;
+    int accepted = 0;
+    for (int i = 0; i < 30000; i++) {
+        char num[96];
+        int k = 0;
+        if (rand_r(&seed) % 10 == 0) num[k++] = '-';
+        int int_digits = rand_r(&seed) % 4 == 0 ? 1 : 1 + rand_r(&seed) % 22;
+        for (int d = 0; d < int_digits; d++)
+            num[k++] = (char)('0' + (d == 0 && int_digits > 1 ? 1 + rand_r(&seed) % 9
+                                                             : rand_r(&seed) % 10));
+        if (int_digits == 1 && rand_r(&seed) % 3 == 0) num[k - 1] = '0';
+        if (rand_r(&seed) % 2) {
+            num[k++] = '.';
+            int frac = 1 + rand_r(&seed) % 24;
+            int zeros = rand_r(&seed) % 3 == 0 ? rand_r(&seed) % 12 : 0;
+            for (int d = 0; d < frac; d++)
+                num[k++] = (char)(d < zeros ? '0' : '0' + rand_r(&seed) % 10);
+        }
+        if (rand_r(&seed) % 2) {
+            num[k++] = rand_r(&seed) % 2 ? 'e' : 'E';
+            int r = rand_r(&seed) % 3;
+            if (r == 1) num[k++] = '-';
+            if (r == 2) num[k++] = '+';
+            k += snprintf(num + k, sizeof num - (size_t)k, "%d", rand_r(&seed) % 340);
+        }
+        num[k] = 0;
+        if (price_with(num, NULL, NULL) == 0) accepted++;
+    }
+    assert_true(accepted > 20000);
+}
+
+static void test_text_literals_whitespace_and_structure(void **state)
+{
+    buf a, b;
+    buf_init(&a);
+    buf_init(&b);
+    encode_ok("{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\",\"region_id\":null}",
+              &a);
+    encode_ok(" \t\r\n{ \"event_id\" : \"x\" ,\n\t\"type\"\r:\"holiday\" ,\"ts\"\n:\n1\n, "
+              "\"name\" :\"n\" , \"region_id\" : null \t}\r\n ",
+              &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    buf_free(&a);
+    buf_free(&b);
+    expect_reject("{}", "type", "field 'type' is required");
+    expect_reject(" { } ", "type", "field 'type' is required");
+    expect_reject(HOLIDAY_HEAD "\"n\",\"lat\":true,\"lon\":false}", "lat",
+                  "field 'lat' must be a number");
+    expect_parse_error(HOLIDAY_HEAD "nul}", "expected a JSON value, found 'n' (byte 47)");
+    expect_parse_error(HOLIDAY_HEAD "True}", "expected a JSON value, found 'T'");
+    expect_parse_error(HOLIDAY_HEAD "nulll}", "expected ',' or '}' in an object, found 'l'");
+    expect_parse_error(HOLIDAY_HEAD "truex}", "expected ',' or '}'");
+    expect_parse_error(HOLIDAY_HEAD "'n'}", "expected a JSON value, found '''");
+
+    /* duplicate keys, however spelled, as JSON_REJECT_DUPLICATES */
+    expect_parse_error("{\"event_id\":\"a\",\"event_id\":\"b\",\"type\":\"holiday\"}",
+                       "duplicate key 'event_id' (byte 16)");
+    expect_parse_error("{\"type\":\"holiday\",\"t\\u0079pe\":\"holiday\"}", "duplicate key 'type'");
+    expect_parse_error("{\"name\":null,\"name\":\"x\"}", "duplicate key 'name'");
+    expect_parse_error("{\"x\":1,\"type\":\"holiday\",\"x\":1}", "duplicate key 'x'");
+    /* inside a nested value too (jansson reads those) */
+    expect_parse_error(HOLIDAY_HEAD "\"n\",\"extra\":{\"a\":1,\"a\":2}}", "duplicate object key");
+    expect_parse_error(HOLIDAY_HEAD "\"n\",\"extra\":[1,}", NULL);
+    expect_reject(HOLIDAY_HEAD "\"n\",\"extra\":[1,{\"a\":[]}]}", "extra",
+                  "unknown field 'extra' in a holiday event (allowed: event_id, type, ts, "
+                  "region_id, lat, lon, name)");
+
+    /* the object itself */
+    static const struct {
+        const char *text, *want;
+        size_t nuls; /* NUL bytes the text has at its end (strlen stops before them) */
+    } bad[] = {
+        {"", "expected '{' (an event is a JSON object), found the end of the input (byte 0)", 0},
+        {"   ", "found the end of the input (byte 3)", 0},
+        {"5", "expected '{' (an event is a JSON object), found '5'", 0},
+        {"\"x\"", "expected '{'", 0},
+        {"null", "expected '{'", 0},
+        {"\xef\xbb\xbf{}", "found byte 0xef", 0},
+        {"{", "expected a string key or '}', found the end of the input (byte 1)", 0},
+        {"}", "expected '{'", 0},
+        {"{\"a\"}", "expected ':' after an object key, found '}' (byte 4)", 0},
+        {"{\"a\":}", "expected a JSON value, found '}'", 0},
+        {"{\"a\":1,}", "expected a string key, found '}' (byte 7)", 0},
+        {"{,}", "expected a string key or '}', found ','", 0},
+        {"{\"a\" 1}", "expected ':' after an object key, found '1'", 0},
+        {"{\"a\":1 \"b\":2}", "expected ',' or '}' in an object, found '\"'", 0},
+        {"{'a':1}", "expected a string key or '}', found '''", 0},
+        {"{a:1}", "expected a string key or '}', found 'a'", 0},
+        {"{\"a\":1}}", "expected the end of the event after its closing '}', found '}' (byte 7)", 0},
+        {"{\"a\":1} x", "found 'x' (byte 8)", 0},
+        {"{}{}", "found '{' (byte 2)", 0},
+        {"{\"a\":1}\x00", "found byte 0x00", 1},
+        {"{\"a\":\x00\x00", "expected a JSON value, found byte 0x00", 2},
+        {"{\"a\":1,\"b\":[}", NULL, 0},
+        {"[", NULL, 0},
+        {"[{\"a\":1}", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_parse_error_len(bad[i].text, strlen(bad[i].text) + bad[i].nuls, bad[i].want);
+
+    /* more keys than any event has fields: jansson's path, the same first unknown key */
+    char text[4096];
+    int n = snprintf(text, sizeof text, "{\"type\":\"holiday\"");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, ",\"k%d\":%d", i, i);
+    snprintf(text + n, sizeof text - (size_t)n, "}");
+    expect_reject(text, "k0",
+                  "unknown field 'k0' in a holiday event (allowed: event_id, type, ts, region_id, "
+                  "lat, lon, name)");
+    snprintf(text + n, sizeof text - (size_t)n, ",\"k3\":1}");
+    expect_parse_error(text, "duplicate object key");
+
+    /* nesting: jansson's limit is 2048 levels, the object being the first */
+    for (int depth = 2046; depth <= 2050; depth++) {
+        buf deep;
+        buf_init(&deep);
+        buf_puts(&deep, "{\"type\":\"holiday\",\"x\":");
+        for (int i = 0; i < depth - 1; i++)
+            buf_putc(&deep, '[');
+        for (int i = 0; i < depth - 1; i++)
+            buf_putc(&deep, ']');
+        buf_putc(&deep, '}');
+        surge_error e;
+        int rc = both_ways_len(deep.data, deep.len, &ENRICH, NULL, &e);
+        assert_int_equal(rc, depth <= 2048 ? SURGE_EINVAL : SURGE_EPARSE);
+        buf_free(&deep);
+    }
+}
+
+static void test_text_every_prefix_and_random_mutations(void **state)
+{
+    const char *valid[] = {
+        "{\"event_id\":\"s-\\u00e9\\ud83d\\ude00\",\"type\":\"search\",\"ts\":\"2026-01-11T10:32:00Z\","
+        "\"lat\":40.7580,\"lon\":-73.9855e0,\"user_id\":\"u\\\"42\",\"product_type\":\"ride\","
+        "\"destination_lat\":4.06413E1,\"destination_lon\":null}",
+        " {\n \"event_id\" : \"ve-1\", \"type\" : \"venue_event\", \"ts\" : 1768127520000,\r\n"
+        " \"region_id\" : \"dr5ru\", \"venue\" : \"Caf\xc3\xa9 \\/ [x] {y}\", \"start\" : 1,"
+        " \"end\" : 2, \"expected_attendance\" : 19500 } ",
+        "{\"event_id\":\"ds\",\"type\":\"driver_status\",\"ts\":-0,\"region_id\":\"gcpvj\","
+        "\"driver_id\":\"d\",\"status\":\"busy\",\"lat\":null,\"lon\":null}",
+    };
+    for (size_t v = 0; v < sizeof valid / sizeof valid[0]; v++) {
+        size_t len = strlen(valid[v]);
+        int rc = both_ways_len(valid[v], len, &ENRICH, NULL, NULL);
+        assert_true(rc == 0 || rc == SURGE_EINVAL);
+        /* every strict prefix is not JSON (the last '}' is missing at least) */
+        size_t last = len;
+        while (valid[v][last - 1] != '}')
+            last--;
+        for (size_t n = 0; n < last; n++)
+            expect_parse_error_len(valid[v], n, NULL);
+    }
+    /* random mutations: whatever either path says, the other says the same */
+    static const char alphabet[] = "{}[]\":,\\ u0e1-.+tfnl\xc3\xa9\xff\x01\n";
+    unsigned seed = 777;
+    int counts[16] = {0};
+    for (int i = 0; i < 40000; i++) {
+        const char *base = valid[(size_t)i % 3];
+        size_t len = strlen(base);
+        char text[512];
+        memcpy(text, base, len);
+        int edits = 1 + rand_r(&seed) % 3;
+        for (int e = 0; e < edits; e++) {
+            size_t at = (size_t)rand_r(&seed) % len;
+            switch (rand_r(&seed) % 4) {
+            case 0: /* delete a byte */
+                memmove(text + at, text + at + 1, len - at - 1);
+                len--;
+                break;
+            case 1: /* insert one */
+                if (len + 1 < sizeof text) {
+                    memmove(text + at + 1, text + at, len - at);
+                    text[at] = alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
+                    len++;
+                }
+                break;
+            default:
+                text[at] = rand_r(&seed) % 4 ? alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)]
+                                             : (char)rand_r(&seed);
+            }
+        }
+        counts[both_ways_len(text, len, &ENRICH, NULL, NULL)]++;
+    }
+    assert_true(counts[0] > 100);
+    assert_true(counts[SURGE_EINVAL] > 1000);
+    assert_true(counts[SURGE_EPARSE] > 10000);
+}
+
+/* ---------------------------------------------------------------- the text fast path: bodies */
+
+/* Splits body (copied to an exact-size allocation); returns the code. */
+static int split(const char *body, size_t len, bool ndjson, size_t max, event_span **spans,
+                 size_t *count, surge_error *err)
+{
+    char *copy = exact_copy(body, len);
+    *spans = (event_span *)1;
+    *count = 12345;
+    int rc = event_split_batch(copy, len, ndjson, spans, count, max, err);
+    free(copy);
+    if (rc) {
+        assert_null(*spans);
+        assert_int_equal(*count, 0);
+        assert_int_equal(err->code, rc);
+    }
+    return rc;
+}
+
+static void expect_span(const char *body, const event_span *sp, const char *want_text)
+{
+    if (!sp->ok) fail_msg("span not ok: %s", sp->error.message);
+    assert_int_equal(sp->error.code, SURGE_OK);
+    assert_string_equal(sp->error.message, "");
+    if (sp->len != strlen(want_text) || memcmp(body + sp->offset, want_text, sp->len) != 0)
+        fail_msg("span is '%.*s', want '%s'", (int)sp->len, body + sp->offset, want_text);
+}
+
+static void expect_bad_span(const event_span *sp, const char *message)
+{
+    assert_false(sp->ok);
+    assert_int_equal(sp->error.code, SURGE_EPARSE);
+    assert_string_equal(sp->error.field, "");
+    assert_string_equal(sp->error.message, message);
+}
+
+static void expect_body_error(const char *body, size_t len, bool ndjson, size_t max, int code,
+                              const char *message)
+{
+    event_span *spans;
+    size_t count;
+    surge_error err;
+    int rc = split(body, len, ndjson, max, &spans, &count, &err);
+    if (rc != code || strcmp(err.message, message) != 0)
+        fail_msg("%.*s\n  got  %d %s\n  want %d %s", (int)len, body, rc, err.message, code,
+                 message);
+    assert_string_equal(err.field, "");
+}
+
+static void test_split_objects_and_arrays(void **state)
+{
+    event_span *spans;
+    size_t count;
+    surge_error err;
+    const char *one = " \r\n{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}\n ";
+    assert_int_equal(split(one, strlen(one), false, 10, &spans, &count, &err), 0);
+    assert_int_equal(count, 1);
+    expect_span(one, &spans[0], "{\"event_id\":\"x\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}");
+    assert_int_equal(spans[0].offset, 3);
+    free(spans);
+
+    /* brackets, braces and escaped quotes inside strings are not structure */
+    const char *e1 = "{\"event_id\":\"a]}\\\"[{\",\"type\":\"holiday\",\"ts\":1,"
+                     "\"name\":\"}]\\\\\"}";
+    const char *e2 = "{\"event_id\":\"b\" ,\"type\":\"holiday\",\"ts\":2,\"name\":\"[[[\\\"{\"}";
+    char body[512];
+    snprintf(body, sizeof body, "[ %s\n,\t%s ]", e1, e2);
+    assert_int_equal(split(body, strlen(body), false, 10, &spans, &count, &err), 0);
+    assert_int_equal(count, 2);
+    expect_span(body, &spans[0], e1);
+    expect_span(body, &spans[1], e2);
+    buf rec;
+    buf_init(&rec);
+    for (size_t i = 0; i < count; i++) { /* each span is an event both paths encode alike */
+        assert_int_equal(both_ways_len(body + spans[i].offset, spans[i].len, &ENRICH, &rec, NULL),
+                         0);
+    }
+    buf_free(&rec);
+    free(spans);
+
+    /* empty arrays */
+    const char *empties[] = {"[]", " [ \n ] ", "\t[]\r\n"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(split(empties[i], strlen(empties[i]), false, 10, &spans, &count, &err),
+                         0);
+        assert_int_equal(count, 0);
+        free(spans);
+    }
+
+    /* elements that are not objects */
+    const char *mixed = "[{\"a\":1}, 5, \"x\", [1,{}], null, {\"b\":{\"c\":[]}}, -1.5e3, true]";
+    assert_int_equal(split(mixed, strlen(mixed), false, 10, &spans, &count, &err), 0);
+    assert_int_equal(count, 8);
+    expect_span(mixed, &spans[0], "{\"a\":1}");
+    expect_bad_span(&spans[1], "event 1 is not a JSON object");
+    expect_bad_span(&spans[2], "event 2 is not a JSON object");
+    expect_bad_span(&spans[3], "event 3 is not a JSON object");
+    assert_int_equal(spans[3].len, 6);
+    assert_memory_equal(mixed + spans[3].offset, "[1,{}]", 6);
+    expect_bad_span(&spans[4], "event 4 is not a JSON object");
+    expect_span(mixed, &spans[5], "{\"b\":{\"c\":[]}}");
+    expect_bad_span(&spans[6], "event 6 is not a JSON object");
+    expect_bad_span(&spans[7], "event 7 is not a JSON object");
+    free(spans);
+
+    /* bodies that are not JSON, or not an object or array */
+    const char *not_event = "the body must be an event (JSON object) or a JSON array of events";
+    expect_body_error("", 0, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found the end of the "
+                      "input (byte 0)");
+    expect_body_error("  \n", 3, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found the end of the "
+                      "input (byte 3)");
+    expect_body_error("[{\"a\":1}", 8, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected ',' or ']' in an array, found the end "
+                      "of the input (byte 8)");
+    expect_body_error("[1,]", 4, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found ']' (byte 3)");
+    expect_body_error("[{\"a\":}]", 8, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found '}' (byte 6)");
+    expect_body_error("[{\"a\":1}] x", 11, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected the end of the body after the JSON "
+                      "value, found 'x' (byte 10)");
+    expect_body_error("{\"a\":1}{", 8, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected the end of the body after the JSON "
+                      "value, found '{' (byte 7)");
+    expect_body_error("[\"a]\"", 5, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected ',' or ']' in an array, found the end "
+                      "of the input (byte 5)");
+    expect_body_error("[\"a\\\"]", 6, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: unterminated string (it starts at byte 1) "
+                      "(byte 6)");
+    expect_body_error("[{\"a\":\"\\u0000\"}]", 16, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: \\u0000 (NUL) is not allowed in a string "
+                      "(byte 7)");
+    expect_body_error("[\"\xff\"]", 5, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: invalid UTF-8 (byte 0xff) in a string (byte 2)");
+    expect_body_error("[{\"a\":1}, tru]", 14, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found 't' (byte 10)");
+    expect_body_error("5", 1, false, 10, SURGE_EPARSE, not_event);
+    expect_body_error(" \"x\" ", 5, false, 10, SURGE_EPARSE, not_event);
+    expect_body_error("null", 4, false, 10, SURGE_EPARSE, not_event);
+    expect_body_error("5 6", 3, false, 10, SURGE_EPARSE,
+                      "the body is not valid JSON: expected the end of the body after the JSON "
+                      "value, found '6' (byte 2)");
+
+    /* max_events: counted over the whole array; validity is checked first */
+    const char *three = "[{\"a\":1},{\"b\":2},3]";
+    expect_body_error(three, strlen(three), false, 2, SURGE_ETOOLARGE,
+                      "3 events in one request; at most 2 (ingest.max_events)");
+    expect_body_error("[{},{},{},", 10, false, 2, SURGE_EPARSE,
+                      "the body is not valid JSON: expected a JSON value, found the end of the "
+                      "input (byte 10)");
+    assert_int_equal(split(three, strlen(three), false, 3, &spans, &count, &err), 0);
+    assert_int_equal(count, 3);
+    free(spans);
+    expect_body_error("{}", 2, false, 0, SURGE_ETOOLARGE,
+                      "1 events in one request; at most 0 (ingest.max_events)");
+
+    /* nesting as deep as jansson allows: 2048 levels, the array being the first */
+    for (int depth = 2047; depth <= 2049; depth++) {
+        buf deep;
+        buf_init(&deep);
+        for (int i = 0; i < depth; i++)
+            buf_putc(&deep, '[');
+        for (int i = 0; i < depth; i++)
+            buf_putc(&deep, ']');
+        int rc = split(deep.data, deep.len, false, 10, &spans, &count, &err);
+        assert_int_equal(rc, depth <= 2048 ? 0 : SURGE_EPARSE);
+        if (!rc) free(spans);
+        json_error_t jerr;
+        json_t *j = json_loadb(deep.data, deep.len, 0, &jerr);
+        assert_int_equal(j != NULL, depth <= 2048);
+        json_decref(j);
+        buf_free(&deep);
+    }
+}
+
+static void test_split_ndjson(void **state)
+{
+    const char *body = "{\"a\":1}\n"             /* 1 */
+                       "\n"                      /* 2: blank */
+                       "  \t\r\n"                /* 3: blank */
+                       "{\"b\":\"x\\\"}\\n\"}\r\n" /* 4: CRLF */
+                       "[1]\n"                   /* 5 */
+                       " 5 \n"                   /* 6 */
+                       "{\"c\":\n"               /* 7 */
+                       "{} {}\n"                 /* 8 */
+                       "\"{\\\"\n"               /* 9 */
+                       "   {\"d\":[{}]}   ";     /* 10: no final newline */
+    event_span *spans;
+    size_t count;
+    surge_error err;
+    assert_int_equal(split(body, strlen(body), true, 100, &spans, &count, &err), 0);
+    assert_int_equal(count, 8);
+    expect_span(body, &spans[0], "{\"a\":1}");
+    expect_span(body, &spans[1], "{\"b\":\"x\\\"}\\n\"}");
+    expect_bad_span(&spans[2], "line 5 is not a JSON object");
+    expect_bad_span(&spans[3], "line 6 is not a JSON object");
+    expect_bad_span(&spans[4], "line 7 is not valid JSON: expected a JSON value, found the end of "
+                               "the input (byte 5 of the line)");
+    expect_bad_span(&spans[5], "line 8 is not valid JSON: expected the end of the line after the "
+                               "JSON value, found '{' (byte 3 of the line)");
+    expect_bad_span(&spans[6], "line 9 is not valid JSON: unterminated string (it starts at byte "
+                               "0) (byte 4 of the line)");
+    expect_span(body, &spans[7], "{\"d\":[{}]}");
+    free(spans);
+
+    /* nothing but blank lines: no events */
+    const char *blank[] = {"", "\n", "\r\n\r\n", " \n\t\n"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(split(blank[i], strlen(blank[i]), true, 10, &spans, &count, &err), 0);
+        assert_int_equal(count, 0);
+        free(spans);
+    }
+    /* max_events counts lines that are not blank, bad ones included */
+    const char *three = "{}\n\n{}\r\n\nnot json\n\n";
+    expect_body_error(three, strlen(three), true, 2, SURGE_ETOOLARGE,
+                      "more than 2 events in one request (ingest.max_events)");
+    assert_int_equal(split(three, strlen(three), true, 3, &spans, &count, &err), 0);
+    assert_int_equal(count, 3);
+    expect_bad_span(&spans[2], "line 5 is not valid JSON: expected a JSON value, found 'n' (byte 0 "
+                               "of the line)");
+    free(spans);
+    /* a string cannot hide a line break: each line stands alone */
+    const char *split_string = "{\"a\":\"x\n\"}\n";
+    assert_int_equal(split(split_string, strlen(split_string), true, 10, &spans, &count, &err),
+                     0);
+    assert_int_equal(count, 2);
+    assert_false(spans[0].ok);
+    assert_false(spans[1].ok);
+    free(spans);
+}
+
+/* Whatever jansson (flags 0: duplicates are each event's business) says of a body, the splitter
+ * says too: valid or not, how many elements and which are objects. */
+static void check_split_like_jansson(const char *body, size_t len, bool ndjson, int *objects)
+{
+    event_span *spans;
+    size_t count;
+    surge_error err;
+    int rc = split(body, len, ndjson, 1000, &spans, &count, &err);
+    json_error_t jerr;
+    if (ndjson) {
+        assert_int_equal(rc, 0);
+        const char *p = body, *end = body + len;
+        size_t k = 0;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
+            const char *q = p;
+            while (q < stop && (*q == ' ' || *q == '\t' || *q == '\r'))
+                q++;
+            if (q < stop) {
+                json_t *j = json_loadb(p, (size_t)(stop - p), JSON_DECODE_ANY, &jerr);
+                assert_true(k < count);
+                if (spans[k].ok != json_is_object(j) ||
+                    (!j) != (strstr(spans[k].error.message, "is not valid JSON") != NULL))
+                    fail_msg("line '%.*s': jansson %s, span %s", (int)(stop - p), p,
+                             j ? "parses it" : jerr.text, spans[k].error.message);
+                if (spans[k].ok) {
+                    (*objects)++;
+                    both_ways_len(body + spans[k].offset, spans[k].len, &ENRICH, NULL, NULL);
+                }
+                json_decref(j);
+                k++;
+            }
+            p = nl ? nl + 1 : end;
+        }
+        assert_int_equal(k, count);
+        free(spans);
+        return;
+    }
+    json_t *root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+    if (!root) {
+        if (rc != SURGE_EPARSE || strncmp(err.message, "the body is not valid JSON: ", 28) != 0)
+            fail_msg("jansson refuses '%.*s' (%s) but the splitter gave %d %s", (int)len, body,
+                     jerr.text, rc, err.message);
+        return;
+    }
+    if (!json_is_object(root) && !json_is_array(root)) {
+        assert_int_equal(rc, SURGE_EPARSE);
+        assert_string_equal(err.message,
+                            "the body must be an event (JSON object) or a JSON array of events");
+    } else {
+        if (rc) fail_msg("jansson reads '%.*s' but the splitter gave %s", (int)len, body, err.message);
+        size_t n = json_is_array(root) ? json_array_size(root) : 1;
+        assert_int_equal(count, n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_is_array(root) ? json_array_get(root, i) : root;
+            assert_int_equal(spans[i].ok, json_is_object(e));
+            if (spans[i].ok) {
+                (*objects)++;
+                both_ways_len(body + spans[i].offset, spans[i].len, &ENRICH, NULL, NULL);
+            }
+        }
+        free(spans);
+    }
+    json_decref(root);
+}
+
+static void test_split_agrees_with_jansson(void **state)
+{
+    const char *bodies[] = {
+        "[{\"event_id\":\"a]\\\"\",\"type\":\"holiday\",\"ts\":1,\"name\":\"[{\"},\n"
+        " {\"event_id\":\"b\",\"type\":\"alert\",\"ts\":2,\"severity\":\"info\",\"message\":\"m\"},"
+        " {\"event_id\":\"c\",\"type\":\"traffic\",\"ts\":3,\"region_id\":\"dr5ru\","
+        "\"congestion\":0.5e0}, [1, {\"x\": null}], \"s\", -0.5]",
+        "{\"event_id\":\"d\",\"type\":\"driver_location\",\"ts\":4,\"lat\":1,\"lon\":2,"
+        "\"driver_id\":\"\\u00e9\"}",
+    };
+    const char *ndjson = "{\"event_id\":\"a\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}\n"
+                         "\r\n"
+                         "{\"event_id\":\"b\",\"type\":\"alert\",\"ts\":2,\"severity\":\"info\","
+                         "\"message\":\"}{\"}\r\n"
+                         "[{}]\n"
+                         "{\"event_id\":\"c\",\"type\":\"view\",\"ts\":3,\"region_id\":\"dr5ru\","
+                         "\"user_id\":\"u\",\"product_type\":\"ride\"}";
+    static const char alphabet[] = "{}[]\":, \\u0-.e\n\r\xff";
+    unsigned seed = 99;
+    int objects = 0;
+    for (int i = 0; i < 12000; i++) {
+        bool nd = i % 3 == 2;
+        const char *base = nd ? ndjson : bodies[i % 2];
+        size_t len = strlen(base);
+        char text[1024];
+        memcpy(text, base, len);
+        if (i >= 3) {
+            int edits = 1 + rand_r(&seed) % 3;
+            for (int e = 0; e < edits; e++) {
+                size_t at = (size_t)rand_r(&seed) % len;
+                if (rand_r(&seed) % 3 == 0) {
+                    memmove(text + at, text + at + 1, len - at - 1);
+                    len--;
+                } else {
+                    text[at] = alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
+                }
+            }
+        }
+        check_split_like_jansson(text, len, nd, &objects);
+    }
+    assert_true(objects > 5000);
+}
+
+static void test_split_is_linear(void **state)
+{
+    /* 200k events, and one string of a million escaped quotes and brackets */
+    buf body;
+    buf_init(&body);
+    buf_putc(&body, '[');
+    for (int i = 0; i < 200000; i++)
+        buf_puts(&body, i ? ",{\"a\":\"]\"}" : "{\"a\":\"]\"}");
+    buf_puts(&body, ",{\"s\":\"");
+    for (int i = 0; i < 250000; i++)
+        buf_puts(&body, "\\\"[{");
+    buf_puts(&body, "\"}]");
+    event_span *spans;
+    size_t count;
+    surge_error err;
+    int64_t t0 = time_mono_ns();
+    assert_int_equal(event_split_batch(body.data, body.len, false, &spans, &count, 1000000, &err),
+                     0);
+    int64_t t1 = time_mono_ns();
+    assert_int_equal(count, 200001);
+    assert_int_equal(spans[200000].len, 1000000 + 8); /* {"s":" ... "} */
+    free(spans);
+    printf("    split of a %.1f MB array of %zu events: %.1f ms\n", (double)body.len / 1e6, count,
+           (double)(t1 - t0) / 1e6);
+    buf_free(&body);
+}
+
+/* ---------------------------------------------------------------- cost of a batch */
+
+static void test_print_batch_cost_jansson_vs_text(void **state)
+{
+    enum { EVENTS = 1000, ROUNDS = 100 };
+    buf body;
+    buf_init(&body);
+    buf_putc(&body, '[');
+    for (int i = 0; i < EVENTS; i++) {
+        if (i) buf_puts(&body, ",\n");
+        switch (i % 4) {
+        case 0:
+            buf_printf(&body,
+                       "{\"event_id\":\"0f8e2c1a-5b7d-4e3f-9a1b-%012d\",\"type\":\"search\","
+                       "\"ts\":\"2026-01-11T10:32:00Z\",\"lat\":40.7580,\"lon\":-73.9855,"
+                       "\"user_id\":\"u-%07d\",\"product_type\":\"ride\"}",
+                       i, i);
+            break;
+        case 1:
+            buf_printf(&body,
+                       "{\"event_id\":\"0f8e2c1a-5b7d-4e3f-9a1b-%012d\",\"type\":\"booking\","
+                       "\"ts\":1768127520000,\"region_id\":\"dr5ru\",\"user_id\":\"u-%07d\","
+                       "\"product_type\":\"ride\",\"booking_id\":\"bk-%d\"}",
+                       i, i, i);
+            break;
+        case 2:
+            buf_printf(&body,
+                       "{\"event_id\":\"0f8e2c1a-5b7d-4e3f-9a1b-%012d\",\"type\":"
+                       "\"driver_location\",\"ts\":1768127520000,\"lat\":40.7%04d,"
+                       "\"lon\":-73.98%03d,\"driver_id\":\"d-%d\"}",
+                       i, i, i % 1000, i);
+            break;
+        default:
+            buf_printf(&body,
+                       "{\"event_id\":\"0f8e2c1a-5b7d-4e3f-9a1b-%012d\",\"type\":\"driver_status\","
+                       "\"ts\":1768127520000,\"region_id\":\"dr5ru\",\"driver_id\":\"d-%d\","
+                       "\"status\":\"busy\"}",
+                       i, i);
+        }
+    }
+    buf_putc(&body, ']');
+    buf a, b;
+    buf_init(&a);
+    buf_init(&b);
+    surge_error err;
+    event_meta meta;
+    int64_t t0 = time_mono_ns();
+    for (int r = 0; r < ROUNDS; r++) { /* what the API did: parse the body, encode each event */
+        buf_reset(&a);
+        json_error_t jerr;
+        json_t *root = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, &jerr);
+        assert_non_null(root);
+        for (size_t i = 0; i < json_array_size(root); i++)
+            if (event_encode(codec, json_array_get(root, i), &ENRICH, &a, &meta, &err))
+                fail_msg("%s", err.message);
+        json_decref(root);
+    }
+    int64_t t1 = time_mono_ns();
+    for (int r = 0; r < ROUNDS; r++) { /* the fast path */
+        buf_reset(&b);
+        event_span *spans;
+        size_t count;
+        assert_int_equal(event_split_batch(body.data, body.len, false, &spans, &count, 10000, &err),
+                         0);
+        for (size_t i = 0; i < count; i++)
+            if (event_encode_text(codec, body.data + spans[i].offset, spans[i].len, &ENRICH, &b,
+                                  &meta, &err))
+                fail_msg("%s", err.message);
+        free(spans);
+    }
+    int64_t t2 = time_mono_ns();
+    for (int r = 0; r < ROUNDS; r++) { /* the split alone */
+        event_span *spans;
+        size_t count;
+        assert_int_equal(event_split_batch(body.data, body.len, false, &spans, &count, 10000, &err),
+                         0);
+        free(spans);
+    }
+    int64_t t3 = time_mono_ns();
+    assert_int_equal(a.len, b.len); /* the same records */
+    assert_memory_equal(a.data, b.data, a.len);
+    double n = (double)EVENTS * ROUNDS;
+    printf("    a %d-event array (%zu bytes): json_loadb + event_encode %.3f us/event, "
+           "event_split_batch + event_encode_text %.3f us/event (the split alone %.3f)\n",
+           EVENTS, body.len, (double)(t1 - t0) / n / 1000, (double)(t2 - t1) / n / 1000,
+           (double)(t3 - t2) / n / 1000);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&body);
+}
+
 /* ---------------------------------------------------------------- threads */
 
 #define THREADS 4
@@ -1098,8 +1973,17 @@ int main(void)
         cmocka_unit_test(test_event_id_length_and_times_are_checked),
         cmocka_unit_test(test_region_rules),
         cmocka_unit_test(test_decoding_garbage_fails_cleanly),
+        cmocka_unit_test(test_text_strings_escapes_and_unicode),
+        cmocka_unit_test(test_text_numbers),
+        cmocka_unit_test(test_text_literals_whitespace_and_structure),
+        cmocka_unit_test(test_text_every_prefix_and_random_mutations),
+        cmocka_unit_test(test_split_objects_and_arrays),
+        cmocka_unit_test(test_split_ndjson),
+        cmocka_unit_test(test_split_agrees_with_jansson),
+        cmocka_unit_test(test_split_is_linear),
         cmocka_unit_test(test_threads_share_one_codec),
         cmocka_unit_test(test_print_encode_and_decode_cost),
+        cmocka_unit_test(test_print_batch_cost_jansson_vs_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
