@@ -17,7 +17,7 @@ const char *const EVENT_TYPE_NAMES[EVENT_NTYPES] = {
 };
 
 /* Each topic's records in union branch order: the wire format, so only ever append. Keep in
- * step with schemas/make_topics.py (event_codec_new checks the topic files against this). */
+ * step with tools/make_topics.py (event_codec_new checks the topic files against this). */
 static const struct topic_layout {
     bus_topic topic;
     int count;
@@ -330,7 +330,7 @@ static int load_topic(event_codec *c, const struct topic_layout *layout, surge_e
     int rc = 0;
     if (avro_typeof(u) != AVRO_UNION || (int)avro_schema_union_size(u) != layout->count) {
         rc = surge_fail(err, SURGE_EINTERNAL, NULL,
-                        "%s must be a union of %d records: run schemas/make_topics.py", file,
+                        "%s must be a union of %d records: run tools/make_topics.py", file,
                         layout->count);
         goto done;
     }
@@ -338,7 +338,7 @@ static int load_topic(event_codec *c, const struct topic_layout *layout, surge_e
         const record_desc *r = &c->records[layout->records[b]];
         if (!avro_schema_equal(avro_schema_union_branch(u, b), r->schema)) {
             rc = surge_fail(err, SURGE_EINTERNAL, NULL,
-                            "%s: branch %d differs from %s.avsc: run schemas/make_topics.py", file,
+                            "%s: branch %d differs from %s.avsc: run tools/make_topics.py", file,
                             b, r->name);
             goto done;
         }

@@ -6,12 +6,12 @@ The branch order is the wire format (a record value starts with its branch index
 only ever be appended to. surge checks at start-up that every topic file is exactly the union of
 the type files in this order (event_codec_new), and the unit tests run that check.
 
-Usage: python3 schemas/make_topics.py   (no arguments; rewrites schemas/topics/*.avsc)
+Usage: python3 tools/make_topics.py   (no arguments; rewrites schemas/topics/*.avsc)
 """
 import json
 import os
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 
 # topic -> its records' schema files, in branch order (keep in step with src/event/event.c)
 TOPICS = {
