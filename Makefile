@@ -1,6 +1,7 @@
 # surge: `make` builds build/surge; `make demo` runs it; `make test` runs every test in a debug
 # and an ASan+UBSan build. Everything a fresh machine needs is installed by tools/install-deps.sh.
 BUILD      ?= build
+MAKEFLAGS  += --no-print-directory
 JOBS       ?= $(shell nproc)
 DEMO_ARGS  ?=
 
