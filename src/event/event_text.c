@@ -130,6 +130,20 @@ static char *put_utf8(char *o, int32_t cp)
     return o;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* The high bit of each byte of v that is a control character, '"', '\\' or non-ASCII. Exact
+ * for the lowest such byte, which is all the caller uses (above it, borrows may flag bytes
+ * wrongly): below it no subtraction borrows. */
+static inline uint64_t special_bytes(uint64_t v)
+{
+    uint64_t quote = v ^ (ONES * '"'), backslash = v ^ (ONES * '\\');
+    return (((v - ONES * 0x20) & ~v) | ((quote - ONES) & ~quote) |
+            ((backslash - ONES) & ~backslash) | v) &
+           HIGHS;
+}
+
 /* Scans the string at s->p (its opening '"'). With o, decodes it there, NUL-terminated, and sets
  * *len; o needs at most as many bytes as the string takes in the text. */
 static inline int scan_string(scan *s, char *o, size_t *len)
@@ -138,8 +152,23 @@ static inline int scan_string(scan *s, char *o, size_t *len)
     char *start = o;
     for (;;) {
         const unsigned char *run = p;
-        while (p < end && STRING_PLAIN[*p])
-            p++;
+        bool found = false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (end - p >= 8) { /* 8 bytes at a time to the first byte that is not plain */
+            uint64_t v;
+            memcpy(&v, p, 8);
+            uint64_t special = special_bytes(v);
+            if (special) {
+                p += __builtin_ctzll(special) / 8; /* little-endian: the lowest is the first */
+                found = true;
+                break;
+            }
+            p += 8;
+        }
+#endif
+        if (!found) /* the last bytes of the text */
+            while (p < end && STRING_PLAIN[*p])
+                p++;
         if (o) {
             memcpy(o, run, (size_t)(p - run));
             o += p - run;

@@ -297,8 +297,58 @@ static int rate_check(ratelimiter *rl, const char *key)
     return ratelimiter_take(rl, key, strlen(key), time_mono_ns());
 }
 
+/* Where the events of a batch come from: parsed JSON (admin events) or the request body's
+ * bytes with the spans event_split_batch found (the jansson-free fast path). */
+typedef struct batch_source {
+    json_t *const *events;
+    const surge_error *parse_errors;
+    const char *body;
+    const event_span *spans;
+} batch_source;
+
+/* The event_id of an event's text, for echoing it in a rejection: only a plain string value
+ * (no escapes) is copied; "" otherwise. */
+static void text_event_id(const char *text, size_t len, char *out, size_t size)
+{
+    out[0] = 0;
+    const char *end = text + len, *p = text;
+    static const char key[] = "\"event_id\"";
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1))) {
+        p += sizeof key - 1;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+        if (p >= end || *p != ':') continue;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+        if (p >= end || *p != '"') return;
+        const char *q = ++p;
+        while (q < end && *q != '"' && *q != '\\') q++;
+        if (q >= end || *q != '"' || (size_t)(q - p) >= size) return;
+        memcpy(out, p, (size_t)(q - p));
+        out[q - p] = 0;
+        return;
+    }
+}
+
+static int ingest_run(ingest *in, const batch_source *src, size_t n, const char *source,
+                      int64_t now_ms, ingest_result *results, surge_error *err);
+
 int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_errors, size_t n,
                  const char *source, int64_t now_ms, ingest_result *results, surge_error *err)
+{
+    batch_source src = {.events = events, .parse_errors = parse_errors};
+    return ingest_run(in, &src, n, source, now_ms, results, err);
+}
+
+int ingest_batch_text(ingest *in, const char *body, const event_span *spans, size_t n,
+                      const char *source, int64_t now_ms, ingest_result *results,
+                      surge_error *err)
+{
+    batch_source src = {.body = body, .spans = spans};
+    return ingest_run(in, &src, n, source, now_ms, results, err);
+}
+
+static int ingest_run(ingest *in, const batch_source *src, size_t n, const char *source,
+                      int64_t now_ms, ingest_result *results, surge_error *err)
 {
     pending *todo = malloc((n ? n : 1) * sizeof *todo);
     bus_record *records = malloc((n ? n : 1) * sizeof *records);
@@ -324,16 +374,33 @@ int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_err
         memset(res, 0, sizeof *res);
         res->offset = -1;
         res->type = -1;
-        if (!events[i]) {
-            res->status = INGEST_REJECTED;
-            res->error = parse_errors[i];
-            continue;
-        }
-        json_t *id = json_object_get(events[i], "event_id");
-        if (json_is_string(id)) str_copy(res->event_id, sizeof res->event_id, json_string_value(id));
         event_meta meta;
         size_t before = values.len;
-        if (event_encode(in->codec, events[i], &enrich, &values, &meta, &res->error)) {
+        int rc;
+        if (src->spans) {
+            const event_span *sp = &src->spans[i];
+            if (!sp->ok) {
+                res->status = INGEST_REJECTED;
+                res->error = sp->error;
+                continue;
+            }
+            rc = event_encode_text(in->codec, src->body + sp->offset, sp->len, &enrich, &values,
+                                   &meta, &res->error);
+            if (rc) text_event_id(src->body + sp->offset, sp->len, res->event_id,
+                                  sizeof res->event_id);
+        } else {
+            if (!src->events[i]) {
+                res->status = INGEST_REJECTED;
+                res->error = src->parse_errors[i];
+                continue;
+            }
+            json_t *id = json_object_get(src->events[i], "event_id");
+            if (json_is_string(id))
+                str_copy(res->event_id, sizeof res->event_id, json_string_value(id));
+            rc = event_encode(in->codec, src->events[i], &enrich, &values, &meta, &res->error);
+        }
+        if (!rc) str_copy(res->event_id, sizeof res->event_id, meta.event_id);
+        if (rc) {
             res->status = INGEST_REJECTED;
             values.len = before;
             continue;

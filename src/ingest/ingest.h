@@ -58,6 +58,13 @@ void ingest_free(ingest *in);
 int ingest_batch(ingest *in, json_t *const *events, const surge_error *parse_errors, size_t n,
                  const char *source, int64_t now_ms, ingest_result *results, surge_error *err);
 
+/* The same for a request body as it arrived: spans (from event_split_batch) say where each
+ * event's bytes are; a span that is not ok is reported as rejected with its error. The events
+ * are validated without building a JSON tree (event_encode_text). */
+int ingest_batch_text(ingest *in, const char *body, const event_span *spans, size_t n,
+                      const char *source, int64_t now_ms, ingest_result *results,
+                      surge_error *err);
+
 void ingest_get_stats(ingest *in, ingest_stats *out);
 
 #endif

@@ -60,6 +60,20 @@ static char *exact_copy(const char *text, size_t len)
     return copy;
 }
 
+/* jansson 2.14 drops one NUL byte that directly follows a number or true/false/null (its
+ * lex_unget of that byte leaves the stream buffer looking empty), so it accepts {"a":1\0}; the
+ * scanner refuses such text, the one deliberate difference. True when message, an error of the
+ * fast path about text, is exactly that case. */
+static bool jansson_nul_quirk(const char *text, size_t len, const char *message)
+{
+    const char *b = strstr(message, "found byte 0x00 (byte ");
+    if (!b) return false;
+    size_t at = (size_t)strtoull(b + 22, NULL, 10);
+    if (at == 0 || at >= len || text[at] != 0) return false;
+    char prev = text[at - 1];
+    return (prev >= '0' && prev <= '9') || prev == 'e' || prev == 'l';
+}
+
 static void assert_meta_same(const event_meta *a, const event_meta *b, const char *text)
 {
     if (a->type != b->type || strcmp(a->event_id, b->event_id) != 0 ||
@@ -101,6 +115,10 @@ static int both_ways_len(const char *text, size_t len, const event_enrichment *e
             fail_msg("jansson refuses %s (%s) but event_encode_text gave %d [%s] %s", shown,
                      jerr.text, rb, eb.field, eb.message);
         ea = eb;
+    } else if (rb == SURGE_EPARSE && jansson_nul_quirk(text, len, eb.message)) {
+        ea = eb; /* the known difference: the fast path is the strict one */
+        a.len = 6;
+        ra = rb;
     } else if (ra != rb) {
         fail_msg("%s\n  event_encode      %d [%s] %s\n  event_encode_text %d [%s] %s", shown, ra,
                  ea.field, ea.message, rb, eb.field, eb.message);
@@ -1109,6 +1127,7 @@ static void test_text_numbers(void **state)
     surge_error err;
     assert_int_equal(price_with("-1.5e-3", &none, &err), SURGE_EINVAL);
     assert_string_equal(err.message, "field 'surge_multiplier' = -0.0015 must be >= 0");
+    buf_free(&none);
 
     expect_number_parse_error("01", "invalid number (no leading zeros)");
     expect_number_parse_error("-01", "invalid number (no leading zeros)");
@@ -1241,6 +1260,24 @@ static void test_text_literals_whitespace_and_structure(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_parse_error_len(bad[i].text, strlen(bad[i].text) + bad[i].nuls, bad[i].want);
+
+    /* the one difference: jansson 2.14 drops a NUL byte right after a number or literal (a bug
+     * in its lex_unget) and accepts this; the scanner refuses it as the invalid JSON it is */
+    static const char nul_after_number[] = HOLIDAY_HEAD "\"n\",\"lat\":1\0,\"lon\":2}";
+    json_error_t jerr;
+    json_t *quirk = json_loadb(nul_after_number, sizeof nul_after_number - 1,
+                               JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(quirk);
+    json_decref(quirk);
+    surge_error qerr;
+    buf qout;
+    buf_init(&qout);
+    assert_int_equal(event_encode_text(codec, nul_after_number, sizeof nul_after_number - 1,
+                                       &ENRICH, &qout, NULL, &qerr),
+                     SURGE_EPARSE);
+    assert_string_equal(qerr.message, "the event is not valid JSON: expected ',' or '}' in an "
+                                      "object, found byte 0x00 (byte 58)");
+    buf_free(&qout);
 
     /* more keys than any event has fields: jansson's path, the same first unknown key */
     char text[4096];
@@ -1585,8 +1622,10 @@ static void check_split_like_jansson(const char *body, size_t len, bool ndjson, 
             if (q < stop) {
                 json_t *j = json_loadb(p, (size_t)(stop - p), JSON_DECODE_ANY, &jerr);
                 assert_true(k < count);
-                if (spans[k].ok != json_is_object(j) ||
-                    (!j) != (strstr(spans[k].error.message, "is not valid JSON") != NULL))
+                if (j && jansson_nul_quirk(p, (size_t)(stop - p), spans[k].error.message)) {
+                    /* the known difference */
+                } else if (spans[k].ok != json_is_object(j) ||
+                           (!j) != (strstr(spans[k].error.message, "is not valid JSON") != NULL))
                     fail_msg("line '%.*s': jansson %s, span %s", (int)(stop - p), p,
                              j ? "parses it" : jerr.text, spans[k].error.message);
                 if (spans[k].ok) {
@@ -1603,6 +1642,10 @@ static void check_split_like_jansson(const char *body, size_t len, bool ndjson, 
         return;
     }
     json_t *root = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+    if (root && rc == SURGE_EPARSE && jansson_nul_quirk(body, len, err.message)) {
+        json_decref(root);
+        return;
+    }
     if (!root) {
         if (rc != SURGE_EPARSE || strncmp(err.message, "the body is not valid JSON: ", 28) != 0)
             fail_msg("jansson refuses '%.*s' (%s) but the splitter gave %d %s", (int)len, body,
