@@ -1061,6 +1061,9 @@ static int log_produce(void *impl, bus_topic topic, int partition, const bus_rec
     return partition_sync(&lb->parts[topic][partition], end, err);
 }
 
+/* From this many partitions in one produce_many, one syncfs replaces their fdatasyncs. */
+#define SYNCFS_MIN_PARTITIONS 4
+
 /* Every batch is written first, then each partition touched is synced once: with ext4's ordered
  * journal the first fdatasync commits the others' blocks too, so a request that spans many
  * partitions pays for about one sync instead of one per partition. */
@@ -1082,11 +1085,29 @@ static int log_produce_many(void *impl, bus_batch *batches, size_t n, surge_erro
             if (!first_rc) first_rc = b->error;
         }
     }
+    size_t written = 0;
+    for (size_t i = 0; i < n; i++) written += batches[i].error == 0;
+    if (lb->cfg.fsync_interval_ms == 0 && written >= SYNCFS_MIN_PARTITIONS &&
+        syncfs(lb->lock_fd) == 0) {
+        /* One syncfs makes every file of the log's filesystem durable: far cheaper than one
+         * fdatasync per partition when a request spans many (a batch of 1000 mixed events
+         * touches about 30). The partitions' synced marks move up to what was written. */
+        atomic_fetch_add_explicit(&lb->fsyncs, 1, memory_order_relaxed);
+        for (size_t i = 0; i < n; i++) {
+            if (batches[i].error) continue;
+            log_partition *p = &lb->parts[batches[i].topic][batches[i].partition];
+            pthread_mutex_lock(&p->sync_lock);
+            if (!p->dirs_unsynced && ends[i] > p->synced_end) p->synced_end = ends[i];
+            pthread_cond_broadcast(&p->sync_cond);
+            pthread_mutex_unlock(&p->sync_lock);
+        }
+    }
     if (lb->cfg.fsync_interval_ms == 0) {
         for (size_t i = 0; i < n; i++) {
             bus_batch *b = &batches[i];
             if (b->error) continue;
             surge_error e;
+            /* returns at once when the syncfs above already covered it */
             int rc = partition_sync(&lb->parts[b->topic][b->partition], ends[i], &e);
             if (rc) {
                 /* written but not known to be durable: reported as not written */

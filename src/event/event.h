@@ -80,7 +80,8 @@ int event_encode(event_codec *c, json_t *event, const event_enrichment *enrich, 
  * except that where jansson refuses the text, this returns SURGE_EPARSE with its own message:
  * "the event is not valid JSON: <what was expected or is wrong> (byte N)", N the 0-based offset
  * into text. The JSON accepted is exactly jansson's: strict UTF-8, escapes incl. \uXXXX and
- * surrogate pairs, no \u0000, no duplicate keys, integers within int64, reals within double.
+ * surrogate pairs, no \u0000, no duplicate keys, integers within int64, reals within double
+ * (but not jansson 2.14's bug of skipping a raw NUL byte right after a number or literal).
  * A nested object or array value (no event has one; only invalid input does) is handed to
  * jansson and event_encode as a whole. */
 int event_encode_text(event_codec *c, const char *text, size_t len,

@@ -4,7 +4,10 @@
  * Avro filling event_encode uses (event_encode_given), so both give the same bytes and the same
  * errors. The scanner accepts exactly what json_loadb(JSON_REJECT_DUPLICATES) accepts: strict
  * UTF-8, no control characters or \u0000 in strings, paired surrogates, no leading zeros,
- * integers within int64, reals within double, nesting up to jansson's 2048 levels. An event
+ * integers within int64, reals within double, nesting up to jansson's 2048 levels; with one
+ * deliberate difference: jansson 2.14 drops a NUL byte that directly follows a number or
+ * true/false/null (its lex_unget of that byte leaves its stream buffer looking empty), so it
+ * accepts {"a":1\0}, which the scanner refuses as the invalid JSON it is. An event
  * with a nested object or array value (never a valid event: events are flat) or with more keys
  * than any event has fields is handed to jansson and event_encode whole, so even its error is
  * the same. */
@@ -346,7 +349,7 @@ static int scan_number(scan *s, ev_value *v)
         m = m * 10 + (uint64_t)(*q - '0');
     }
     for (const unsigned char *q = frac_begin; exact && q < frac_end; q++) {
-        scale--;
+        if (--scale < -400) exact = false; /* far below any double: strtod decides */
         if (m == 0 && *q == '0') continue;
         if (++digits > 15) exact = false;
         m = m * 10 + (uint64_t)(*q - '0');
@@ -651,9 +654,10 @@ static event_span *span_add(span_list *l, size_t offset, size_t len)
 static int split_json(const char *text, size_t len, span_list *l, size_t max_events,
                       size_t *total, surge_error *err)
 {
-    scan s = {.base = (const unsigned char *)text, .p = (const unsigned char *)text};
+    scan s; /* what[] is written only on an error */
+    s.base = (const unsigned char *)text;
     s.end = s.base + len;
-    s.p = skip_ws(s.p, s.end);
+    s.p = skip_ws(s.base, s.end);
     const unsigned char *first = s.p;
     size_t n = 0;
     if (first < s.end && *first == '[') {
@@ -728,7 +732,9 @@ static int split_ndjson(const char *text, size_t len, span_list *l, size_t max_e
                 return surge_fail(err, SURGE_ETOOLARGE, NULL,
                                   "more than %zu events in one request (ingest.max_events)",
                                   max_events);
-            scan s = {.base = (const unsigned char *)p, .p = (const unsigned char *)q};
+            scan s; /* what[] is written only on an error */
+            s.base = (const unsigned char *)p;
+            s.p = (const unsigned char *)q;
             s.end = (const unsigned char *)stop;
             int rc = skip_value(&s, 1);
             const unsigned char *value_end = s.p;

@@ -1309,6 +1309,35 @@ static void test_produce_many_writes_every_batch_and_reports_each(void **state)
     assert_int_equal(end, 3);
 }
 
+static void test_produce_many_over_many_partitions_syncs_once(void **state)
+{
+    fixture *f = *state;
+    reopen(f);
+    bus_record r = {.key = "k", .key_len = 1, .value = "v", .value_len = 1, .timestamp_ms = 9};
+    bus_batch batches[6];
+    for (int round = 0; round < 2; round++) {
+        for (int p = 0; p < 6; p++)
+            batches[p] = (bus_batch){.topic = BUS_SUPPLY_EVENTS, .partition = p, .records = &r,
+                                     .count = 1};
+        bus_stats before, after;
+        bus_get_stats(f->b, &before);
+        surge_error err = {0};
+        assert_int_equal(bus_produce_many(f->b, batches, 6, &err), 0);
+        bus_get_stats(f->b, &after);
+        for (int p = 0; p < 6; p++) assert_int_equal(batches[p].base_offset, round);
+        /* the second round finds every directory synced: one syncfs covers all six */
+        if (round == 1) assert_int_equal(after.fsyncs - before.fsyncs, 1);
+    }
+    /* and the data is there after a reopen */
+    reopen(f);
+    surge_error err = {0};
+    for (int p = 0; p < 6; p++) {
+        int64_t end = -1;
+        assert_int_equal(bus_end_offset(f->b, BUS_SUPPLY_EVENTS, p, &end, &err), 0);
+        assert_int_equal(end, 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1319,6 +1348,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_batch_bytes_on_disk_follow_the_documented_layout),
         T(test_produce_many_writes_every_batch_and_reports_each),
+        T(test_produce_many_over_many_partitions_syncs_once),
         T(test_compressible_batch_is_stored_snappy_compressed),
         T(test_round_trip_across_segment_rolls_uncompressed),
         T(test_round_trip_across_segment_rolls_compressed),

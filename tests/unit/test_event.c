@@ -1155,6 +1155,15 @@ static void test_text_numbers(void **state)
     expect_number_parse_error(huge, "number out of the range of a double");
     huge[0] = '1'; /* 10^308 is not */
     assert_true(price_double(huge) == 1e308);
+    /* long runs of fraction digits: far below a double (0), or scaled back up by the exponent */
+    memset(huge, '0', sizeof huge);
+    memcpy(huge, "0.", 2);
+    memcpy(huge + 390, "1", 2);
+    assert_true(price_double(huge) == 0);
+    memcpy(huge + 390, "1e389", 6); /* 389 fraction digits */
+    assert_true(price_double(huge) == 1.0);
+    memcpy(huge + 390, "1e999", 6);
+    expect_number_parse_error(huge, "number out of the range of a double");
     expect_number_parse_error("Infinity", "expected a JSON value, found 'I'");
     expect_number_parse_error("NaN", "expected a JSON value");
     expect_number_parse_error("1 2", "expected ',' or '}' in an object, found '2'");
@@ -1317,8 +1326,8 @@ static void test_text_every_prefix_and_random_mutations(void **state)
         " {\n \"event_id\" : \"ve-1\", \"type\" : \"venue_event\", \"ts\" : 1768127520000,\r\n"
         " \"region_id\" : \"dr5ru\", \"venue\" : \"Caf\xc3\xa9 \\/ [x] {y}\", \"start\" : 1,"
         " \"end\" : 2, \"expected_attendance\" : 19500 } ",
-        "{\"event_id\":\"ds\",\"type\":\"driver_status\",\"ts\":-0,\"region_id\":\"gcpvj\","
-        "\"driver_id\":\"d\",\"status\":\"busy\",\"lat\":null,\"lon\":null}",
+        ("{\"event_id\":\"ds\",\"type\":\"driver_status\",\"ts\":-0,\"region_id\":\"gcpvj\","
+         "\"driver_id\":\"d\",\"status\":\"busy\",\"lat\":null,\"lon\":null}"),
     };
     for (size_t v = 0; v < sizeof valid / sizeof valid[0]; v++) {
         size_t len = strlen(valid[v]);
@@ -1680,8 +1689,8 @@ static void test_split_agrees_with_jansson(void **state)
         " {\"event_id\":\"b\",\"type\":\"alert\",\"ts\":2,\"severity\":\"info\",\"message\":\"m\"},"
         " {\"event_id\":\"c\",\"type\":\"traffic\",\"ts\":3,\"region_id\":\"dr5ru\","
         "\"congestion\":0.5e0}, [1, {\"x\": null}], \"s\", -0.5]",
-        "{\"event_id\":\"d\",\"type\":\"driver_location\",\"ts\":4,\"lat\":1,\"lon\":2,"
-        "\"driver_id\":\"\\u00e9\"}",
+        ("{\"event_id\":\"d\",\"type\":\"driver_location\",\"ts\":4,\"lat\":1,\"lon\":2,"
+         "\"driver_id\":\"\\u00e9\"}"),
     };
     const char *ndjson = "{\"event_id\":\"a\",\"type\":\"holiday\",\"ts\":1,\"name\":\"n\"}\n"
                          "\r\n"
