@@ -74,8 +74,10 @@ for target in tests/fuzz/fuzz_event_*.c; do
     say "fuzzing $name for ${FUZZ_SECONDS}s"
     # libavro's generic values keep pointers 4 bytes into their allocations: LeakSanitizer
     # needs use_unaligned to see them (docs/design-notes.md)
+    dict=()
+    [[ -f tests/fuzz/$name.dict ]] && dict=(-dict="tests/fuzz/$name.dict")
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:use_unaligned=1} \
         "$FUZZ_BUILD/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$FUZZ_BUILD/" "$FUZZ_BUILD/corpus-$name"
+        -print_final_stats=1 -artifact_prefix="$FUZZ_BUILD/" "${dict[@]}" "$FUZZ_BUILD/corpus-$name"
     say "$name: no crash, leak or hang in ${FUZZ_SECONDS}s"
 done
