@@ -47,7 +47,15 @@ static void audit_admin(api_request *r, const char *what)
     if (!r->server->ingest) return;
     char id[33], key[320], actor[96];
     random_id_time(id, r->now_ms);
-    snprintf(key, sizeof key, "%s %s", r->method, r->url);
+    /* the schema allows 256 bytes: a longer URL is cut, and a UTF-8 character the cut split is
+     * dropped whole */
+    snprintf(key, sizeof key, "%s %.240s", r->method, r->url);
+    if (strlen(r->url) > 240) {
+        size_t kl = strlen(key);
+        while (kl > 0 && ((unsigned char)key[kl - 1] & 0xC0) == 0x80) kl--;
+        if (kl > 0 && (unsigned char)key[kl - 1] >= 0xC0) kl--;
+        key[kl] = 0;
+    }
     snprintf(actor, sizeof actor, "admin@%s", r->client_ip[0] ? r->client_ip : "unknown");
     json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id", id, "type",
                            "config_change", "ts", (json_int_t)r->now_ms, "key", key, "value", what,

@@ -244,3 +244,20 @@ def test_prices_go_to_pricing_decisions_and_admin_changes_to_system_events(surge
     change = system[0]["event"]
     assert change["key"] == "PUT /api/v1/admin/regions/dr5ru/controls"
     assert change["value"] == "frozen" and change["actor"] == "admin@127.0.0.1"
+
+
+def test_only_successful_admin_changes_are_published_as_config_changes(surge_server):
+    srv = surge_server()
+    long_id = "x" * 300  # not a region: the admin call fails, but nothing is published for it
+    assert srv.admin("GET", f"/api/v1/admin/experiments/{long_id}").status_code == 404
+    body = {"experiment_id": "e" * 60, "name": "long", "variants": [{"name": "a"}, {"name": "b"}],
+            "traffic_split": {"a": 50, "b": 50}}
+    r = srv.admin("PUT", "/api/v1/admin/experiments/" + "e" * 60 + "?" + "q" * 300, json=body)
+    assert r.status_code == 404  # PUT needs an existing experiment
+    r = srv.admin("POST", "/api/v1/admin/experiments", json=body)
+    assert r.status_code == 201, r.text
+    r = srv.admin("DELETE", "/api/v1/admin/experiments/" + "e" * 60)
+    assert r.status_code == 204
+    srv.stop()
+    keys = [rec["event"]["key"] for rec in log_cat(srv, "system-events")]
+    assert keys == ["POST /api/v1/admin/experiments", "DELETE /api/v1/admin/experiments/" + "e" * 60]
