@@ -654,6 +654,35 @@ static int count_rows(sqlite_conn *c, enum stmt_id id, int64_t *count, surge_err
 
 /* ---------------------------------------------------------------- regions */
 
+/* A single-row lookup by key on the main connection: a text key, or int_key when key is NULL.
+ * The row goes through read into out; no row is ENOTFOUND with the message missing. */
+typedef int (*row_reader)(sqlite3_stmt *s, void *out, surge_error *err);
+
+static int get_one(void *impl, enum stmt_id id, const char *key, int64_t int_key,
+                   row_reader read, void *out, const char *field, const char *missing,
+                   surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s;
+    int rc = stmt_get(c, id, &s, err);
+    if (!rc) {
+        int brc = SQLITE_OK;
+        if (key) bind_text(s, 1, key, &brc);
+        else bind_int64(s, 1, int_key, &brc);
+        int step = brc ? brc : sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            rc = read(s, out, err);
+        else if (step == SQLITE_DONE)
+            rc = surge_fail(err, SURGE_ENOTFOUND, field, "%s", missing);
+        else
+            rc = sql_fail(c->db, step, statements[id].what, err);
+    }
+    stmt_release(s);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 static int read_region(sqlite3_stmt *s, store_region *r, surge_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -712,26 +741,17 @@ static int sqlite_region_put(void *impl, const store_region *region, surge_error
     return rc;
 }
 
+static int region_row(sqlite3_stmt *s, void *out, surge_error *err)
+{
+    return read_region(s, out, err);
+}
+
 static int sqlite_region_get(void *impl, const char *region_id, store_region *out, surge_error *err)
 {
-    sqlite_conn *c = &((sqlite_store *)impl)->main;
-    pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *s;
-    int rc = stmt_get(c, STMT_REGION_GET, &s, err);
-    if (!rc) {
-        int brc = SQLITE_OK;
-        bind_text(s, 1, region_id, &brc);
-        int step = brc ? brc : sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            rc = read_region(s, out, err);
-        else if (step == SQLITE_DONE)
-            rc = surge_fail(err, SURGE_ENOTFOUND, "region_id", "region %s not found", region_id);
-        else
-            rc = sql_fail(c->db, step, statements[STMT_REGION_GET].what, err);
-    }
-    stmt_release(s);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    char missing[96];
+    snprintf(missing, sizeof missing, "region %s not found", region_id);
+    return get_one(impl, STMT_REGION_GET, region_id, 0, region_row, out, "region_id", missing,
+                   err);
 }
 
 static int sqlite_region_list(void *impl, store_region **out, size_t *count, surge_error *err)
@@ -894,27 +914,16 @@ static int sqlite_rule_insert(void *impl, store_rule *rule, surge_error *err)
     return rc;
 }
 
+static int rule_row(sqlite3_stmt *s, void *out, surge_error *err)
+{
+    return read_rule(s, out, err);
+}
+
 static int sqlite_rule_get(void *impl, int64_t rule_id, store_rule *out, surge_error *err)
 {
-    sqlite_conn *c = &((sqlite_store *)impl)->main;
-    pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *s;
-    int rc = stmt_get(c, STMT_RULE_GET, &s, err);
-    if (!rc) {
-        int brc = SQLITE_OK;
-        bind_int64(s, 1, rule_id, &brc);
-        int step = brc ? brc : sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            rc = read_rule(s, out, err);
-        else if (step == SQLITE_DONE)
-            rc = surge_fail(err, SURGE_ENOTFOUND, "rule_id", "rule %lld not found",
-                            (long long)rule_id);
-        else
-            rc = sql_fail(c->db, step, statements[STMT_RULE_GET].what, err);
-    }
-    stmt_release(s);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    char missing[64];
+    snprintf(missing, sizeof missing, "rule %lld not found", (long long)rule_id);
+    return get_one(impl, STMT_RULE_GET, NULL, rule_id, rule_row, out, "rule_id", missing, err);
 }
 
 static int sqlite_rule_list(void *impl, const char *region_id, const char *product_type,
@@ -1035,28 +1044,19 @@ static int sqlite_control_put(void *impl, const store_control *control, surge_er
     return rc;
 }
 
+static int control_row(sqlite3_stmt *s, void *out, surge_error *err)
+{
+    read_control(s, out);
+    return 0;
+}
+
 static int sqlite_control_get(void *impl, const char *region_id, store_control *out,
                               surge_error *err)
 {
-    sqlite_conn *c = &((sqlite_store *)impl)->main;
-    pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *s;
-    int rc = stmt_get(c, STMT_CONTROL_GET, &s, err);
-    if (!rc) {
-        int brc = SQLITE_OK;
-        bind_text(s, 1, region_id, &brc);
-        int step = brc ? brc : sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            read_control(s, out);
-        else if (step == SQLITE_DONE)
-            rc = surge_fail(err, SURGE_ENOTFOUND, "region_id", "region %s has no controls",
-                            region_id);
-        else
-            rc = sql_fail(c->db, step, statements[STMT_CONTROL_GET].what, err);
-    }
-    stmt_release(s);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    char missing[96];
+    snprintf(missing, sizeof missing, "region %s has no controls", region_id);
+    return get_one(impl, STMT_CONTROL_GET, region_id, 0, control_row, out, "region_id", missing,
+                   err);
 }
 
 static int sqlite_control_list(void *impl, store_control **out, size_t *count, surge_error *err)
@@ -1176,28 +1176,18 @@ static int read_audit_row(sqlite3_stmt *s, store_audit_row *r, surge_error *err)
     return 0;
 }
 
+static int audit_row(sqlite3_stmt *s, void *out, surge_error *err)
+{
+    return read_audit_row(s, out, err);
+}
+
 static int sqlite_audit_get(void *impl, const char *request_id, store_audit_row *out,
                             surge_error *err)
 {
-    sqlite_conn *c = &((sqlite_store *)impl)->main;
-    pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *s;
-    int rc = stmt_get(c, STMT_AUDIT_GET, &s, err);
-    if (!rc) {
-        int brc = SQLITE_OK;
-        bind_text(s, 1, request_id, &brc);
-        int step = brc ? brc : sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            rc = read_audit_row(s, out, err);
-        else if (step == SQLITE_DONE)
-            rc = surge_fail(err, SURGE_ENOTFOUND, "request_id", "no audit record for request %s",
-                            request_id);
-        else
-            rc = sql_fail(c->db, step, statements[STMT_AUDIT_GET].what, err);
-    }
-    stmt_release(s);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    char missing[96];
+    snprintf(missing, sizeof missing, "no audit record for request %s", request_id);
+    return get_one(impl, STMT_AUDIT_GET, request_id, 0, audit_row, out, "request_id", missing,
+                   err);
 }
 
 static int sqlite_audit_count(void *impl, int64_t *count, surge_error *err)
@@ -1273,28 +1263,18 @@ static int sqlite_experiment_put(void *impl, const store_experiment *e, surge_er
     return rc;
 }
 
+static int experiment_row(sqlite3_stmt *s, void *out, surge_error *err)
+{
+    return read_experiment(s, out, err);
+}
+
 static int sqlite_experiment_get(void *impl, const char *experiment_id, store_experiment *out,
                                  surge_error *err)
 {
-    sqlite_conn *c = &((sqlite_store *)impl)->main;
-    pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *s;
-    int rc = stmt_get(c, STMT_EXPERIMENT_GET, &s, err);
-    if (!rc) {
-        int brc = SQLITE_OK;
-        bind_text(s, 1, experiment_id, &brc);
-        int step = brc ? brc : sqlite3_step(s);
-        if (step == SQLITE_ROW)
-            rc = read_experiment(s, out, err);
-        else if (step == SQLITE_DONE)
-            rc = surge_fail(err, SURGE_ENOTFOUND, "experiment_id", "experiment %s not found",
-                            experiment_id);
-        else
-            rc = sql_fail(c->db, step, statements[STMT_EXPERIMENT_GET].what, err);
-    }
-    stmt_release(s);
-    pthread_mutex_unlock(&c->lock);
-    return rc;
+    char missing[128];
+    snprintf(missing, sizeof missing, "experiment %s not found", experiment_id);
+    return get_one(impl, STMT_EXPERIMENT_GET, experiment_id, 0, experiment_row, out,
+                   "experiment_id", missing, err);
 }
 
 static int sqlite_experiment_list(void *impl, store_experiment **out, size_t *count,
