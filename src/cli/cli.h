@@ -34,8 +34,24 @@ int cli_admin_token(const config *cfg, char *out, size_t size, surge_error *err)
  * premium, one rule each) when the database holds no regions and no rules. Sets *created. */
 int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error *err);
 
-/* `surge log topics|cat|verify` (logcmd.c) and its usage text. */
+/* Subcommands in their own files: each takes argv from the subcommand's name on (argv[0] is
+ * "log", "replay", ...) and returns the process exit status; each has its usage text, printed
+ * by `surge help <command>` and `surge <command> --help`. */
+
+/* `surge log topics|cat|verify` (logcmd.c). */
 int cli_log_command(int argc, char **argv);
 extern const char CLI_LOG_USAGE[];
+/* `surge replay` (replay.c): recompute features and window aggregates from the log. */
+int cli_replay_command(int argc, char **argv);
+extern const char CLI_REPLAY_USAGE[];
+/* `surge simulate` (simulate.c): the market simulator and its backtest. */
+int cli_simulate_command(int argc, char **argv);
+extern const char CLI_SIMULATE_USAGE[];
+/* `surge train` (train.c): train a demand model and register it as staged. */
+int cli_train_command(int argc, char **argv);
+extern const char CLI_TRAIN_USAGE[];
+/* `surge models list|show|promote|shadow|canary|rollback|export` (models.c). */
+int cli_models_command(int argc, char **argv);
+extern const char CLI_MODELS_USAGE[];
 
 #endif

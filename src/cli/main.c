@@ -31,6 +31,10 @@ static const char USAGE[] =
     "  serve     Run the pricing API, admin API and metrics on embedded storage\n"
     "  price     Compute one price offline from a data dir (no server, no audit)\n"
     "  log       List, print (as JSON lines) and verify the event log's topics\n"
+    "  replay    Recompute features and window aggregates from the log (backfill, datasets)\n"
+    "  simulate  Run the market simulator against a server, or a pricing backtest\n"
+    "  train     Train a demand forecasting model and register it (staged)\n"
+    "  models    List, inspect, roll out, roll back and export model versions\n"
     "  config    Print the configuration docs, the effective configuration, or check it\n"
     "  version   Print surge's version and the versions of the libraries it uses\n"
     "  help      Show this help, or `surge help <command>` for one command\n"
@@ -492,6 +496,19 @@ static int cmd_version(void)
     return 0;
 }
 
+/* Subcommands that live in their own files (cli.h). */
+static const struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} SUBCOMMANDS[] = {
+    {"log", cli_log_command, CLI_LOG_USAGE},
+    {"replay", cli_replay_command, CLI_REPLAY_USAGE},
+    {"simulate", cli_simulate_command, CLI_SIMULATE_USAGE},
+    {"train", cli_train_command, CLI_TRAIN_USAGE},
+    {"models", cli_models_command, CLI_MODELS_USAGE},
+};
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -508,9 +525,11 @@ int main(int argc, char **argv)
         if (help) return fputs(USAGE_PRICE, stdout), 0;
         return cmd_price(argc - 1, argv + 1);
     }
-    if (strcmp(cmd, "log") == 0) {
-        if (help) return fputs(CLI_LOG_USAGE, stdout), 0;
-        return cli_log_command(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++) {
+        if (strcmp(cmd, SUBCOMMANDS[i].name) == 0) {
+            if (help) return fputs(SUBCOMMANDS[i].usage, stdout), 0;
+            return SUBCOMMANDS[i].run(argc - 1, argv + 1);
+        }
     }
     if (strcmp(cmd, "config") == 0) {
         if (help) return fputs(USAGE_CONFIG, stdout), 0;
@@ -522,8 +541,12 @@ int main(int argc, char **argv)
         if (strcmp(topic, "serve") == 0) fputs(USAGE_SERVE, stdout);
         else if (strcmp(topic, "price") == 0) fputs(USAGE_PRICE, stdout);
         else if (strcmp(topic, "config") == 0) fputs(USAGE_CONFIG, stdout);
-        else if (strcmp(topic, "log") == 0) fputs(CLI_LOG_USAGE, stdout);
-        else fputs(USAGE, stdout);
+        else {
+            const char *usage = USAGE;
+            for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++)
+                if (strcmp(topic, SUBCOMMANDS[i].name) == 0) usage = SUBCOMMANDS[i].usage;
+            fputs(usage, stdout);
+        }
         return 0;
     }
     fprintf(stderr, "surge: unknown command '%s'\n\n%s", cmd, USAGE);
