@@ -597,8 +597,9 @@ static pricing_previous previous_exchange(pricing_engine *e, const char *region_
     return old;
 }
 
-int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_t now_ms,
-                           pricing_decision *out, surge_error *err)
+/* compute and quote: a quote reads no cache, changes no guardrail state and is not audited. */
+static int engine_price(pricing_engine *e, const pricing_request *req, int64_t now_ms, bool quote,
+                        pricing_decision *out, surge_error *err)
 {
     int64_t t0 = time_mono_ns();
     memset(out, 0, sizeof *out);
@@ -644,13 +645,13 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
     str_copy(key.model_version, sizeof key.model_version, mv ? mv : "none");
 
     pricing_cache_value cv;
-    if (pricing_cache_get(e->cache, &key, now_ms, &cv)) {
+    if (!quote && pricing_cache_get(e->cache, &key, now_ms, &cv)) {
         out->inputs = cv.inputs;
         out->result = cv.result;
         out->cached = true;
         atomic_fetch_add_explicit(&e->hits, 1, memory_order_relaxed);
     } else {
-        atomic_fetch_add_explicit(&e->misses, 1, memory_order_relaxed);
+        if (!quote) atomic_fetch_add_explicit(&e->misses, 1, memory_order_relaxed);
         cv.generation = pricing_cache_generation(e->cache);
         e->source.fetch(e->source.ctx, req->region_id, req->product_type, req->user_id, now_ms,
                         &out->inputs);
@@ -661,12 +662,15 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
         const store_control *control = catalog_control_find(c, req->region_id);
         pricing_previous prev = previous_exchange(e, req->region_id, req->product_type, NULL, true);
         pricing_apply_guardrails(rule, control, &prev, now_ms, &out->result);
-        pricing_previous now = {.valid = true, .surge_e4 = out->result.surge_e4, .at_ms = now_ms};
-        previous_exchange(e, req->region_id, req->product_type, &now, false);
-        cv.inputs = out->inputs;
-        cv.result = out->result;
-        cv.computed_ms = now_ms;
-        pricing_cache_put(e->cache, &key, &cv);
+        if (!quote) {
+            pricing_previous now = {.valid = true, .surge_e4 = out->result.surge_e4,
+                                    .at_ms = now_ms};
+            previous_exchange(e, req->region_id, req->product_type, &now, false);
+            cv.inputs = out->inputs;
+            cv.result = out->result;
+            cv.computed_ms = now_ms;
+            pricing_cache_put(e->cache, &key, &cv);
+        }
     }
     out->rule_id = rule->rule_id;
     out->rounding_cents = rule->rounding_cents;
@@ -681,9 +685,22 @@ int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_
     str_copy(out->product_type, sizeof out->product_type, req->product_type);
     str_copy(out->user_id, sizeof out->user_id, req->user_id);
     out->latency_us = (time_mono_ns() - t0) / 1000;
+    if (quote) return 0;
     atomic_fetch_add_explicit(&e->computed, 1, memory_order_relaxed);
     if (e->audit.running) audit_enqueue(e, out);
     return 0;
+}
+
+int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_t now_ms,
+                           pricing_decision *out, surge_error *err)
+{
+    return engine_price(e, req, now_ms, false, out, err);
+}
+
+int pricing_engine_quote(pricing_engine *e, const pricing_request *req, int64_t now_ms,
+                         pricing_decision *out, surge_error *err)
+{
+    return engine_price(e, req, now_ms, true, out, err);
 }
 
 /* ---------------------------------------------------------------- explain */

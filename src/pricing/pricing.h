@@ -230,6 +230,11 @@ void pricing_engine_invalidate(pricing_engine *e);
  * returns. */
 int pricing_engine_compute(pricing_engine *e, const pricing_request *req, int64_t now_ms,
                            pricing_decision *out, surge_error *err);
+/* What compute would answer now, for dashboards: it bypasses the cache, leaves the max-change
+ * guardrail's memory alone and is not audited or counted (request_id and trace_id are filled
+ * but name nothing). */
+int pricing_engine_quote(pricing_engine *e, const pricing_request *req, int64_t now_ms,
+                         pricing_decision *out, surge_error *err);
 /* Finds an audited decision (waiting for the audit writer if it is still queued) and
  * rebuilds it; *reproduced tells whether replaying the formula on its stored inputs gives the
  * stored surge and price. */
