@@ -20,6 +20,7 @@ TOPICS = {
     "external-events": ["weather", "traffic", "venue_event", "holiday"],
     "system-events": ["config_change", "model_update", "price_change", "alert"],
     "pricing-decisions": ["pricing_decision"],
+    "demand-signals": ["demand_signal"],
 }
 
 

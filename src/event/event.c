@@ -27,6 +27,7 @@ static const struct topic_layout {
     {BUS_SUPPLY_EVENTS, 2, {EVENT_DRIVER_LOCATION, EVENT_DRIVER_STATUS}},
     {BUS_EXTERNAL_EVENTS, 4, {EVENT_WEATHER, EVENT_TRAFFIC, EVENT_VENUE_EVENT, EVENT_HOLIDAY}},
     {BUS_PRICING_DECISIONS, 1, {EVENT_RECORD_PRICING_DECISION}},
+    {BUS_DEMAND_SIGNALS, 1, {EVENT_RECORD_DEMAND_SIGNAL}},
     {BUS_SYSTEM_EVENTS,
      4,
      {EVENT_CONFIG_CHANGE, EVENT_MODEL_UPDATE, EVENT_PRICE_CHANGE, EVENT_ALERT}},
@@ -64,7 +65,9 @@ static const char *schema_text(const char *name)
 
 static const char *record_file_name(int record)
 {
-    return record == EVENT_RECORD_PRICING_DECISION ? "pricing_decision" : EVENT_TYPE_NAMES[record];
+    if (record == EVENT_RECORD_PRICING_DECISION) return "pricing_decision";
+    if (record == EVENT_RECORD_DEMAND_SIGNAL) return "demand_signal";
+    return EVENT_TYPE_NAMES[record];
 }
 
 /* Appends ", item" (or "item" when list is empty) to list, truncating at cap. */

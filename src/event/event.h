@@ -123,6 +123,32 @@ int event_split_batch(const char *text, size_t len, bool ndjson, event_span **sp
 int event_decode_json(event_codec *c, bus_topic topic, const void *data, size_t len, buf *out,
                       surge_error *err);
 
+/* The fields of an input event (user-, supply- or external-events) that the stream processor
+ * reads, decoded straight from the record value. Strings point into the record bytes (valid
+ * while they are) and are not NUL-terminated. */
+typedef struct event_view {
+    event_type type;
+    int64_t ts_ms, ingest_ts_ms;
+    char region_id[GEOHASH_MAX + 1];
+    const char *event_id;
+    size_t event_id_len;
+    /* user_id (user events), driver_id (driver events), venue (venue_event), name (holiday) */
+    const char *subject;
+    size_t subject_len;
+    const char *product_type; /* user events */
+    size_t product_type_len;
+    int driver_status; /* driver_status: 0 available, 1 busy, 2 offline */
+    double temp_c, precip_mm, severity; /* weather */
+    double congestion;                  /* traffic */
+    int64_t venue_start_ms, venue_end_ms, attendance; /* venue_event */
+} event_view;
+
+/* Decodes one record value of an input topic. SURGE_EPARSE (err says what and at which byte)
+ * when the bytes are not a record of that topic; SURGE_EINVAL for a topic that is not an input
+ * topic. */
+int event_view_decode(bus_topic topic, const void *data, size_t len, event_view *out,
+                      surge_error *err);
+
 /* A pricing decision as published on pricing-decisions (schemas/pricing_decision.avsc). The
  * strings are borrowed. */
 typedef struct event_pricing_decision {

@@ -11,9 +11,11 @@
 
 #include "event.h"
 
-/* The records the codec knows: the event types in enum order, then the pricing decision. */
+/* The records the codec knows: the event types in enum order, then the pricing decision and
+ * the demand signal. */
 #define EVENT_RECORD_PRICING_DECISION EVENT_NTYPES
-#define EVENT_RECORDS (EVENT_NTYPES + 1)
+#define EVENT_RECORD_DEMAND_SIGNAL (EVENT_NTYPES + 1)
+#define EVENT_RECORDS (EVENT_NTYPES + 2)
 
 #define EVENT_FIELDS_MAX 24
 #define EVENT_FIELD_NAME_MAX 40
