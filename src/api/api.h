@@ -7,6 +7,7 @@
 #include "../ingest/ingest.h"
 #include "../pricing/pricing.h"
 #include "../store/store.h"
+#include "../stream/stream.h"
 
 typedef struct api_server api_server;
 
@@ -25,6 +26,7 @@ typedef struct api_config {
     size_t ingest_max_body_bytes; /* POST /api/v1/events */
     int ingest_max_events;        /* events per request */
     bool access_log;
+    stream *stream; /* borrowed; NULL: the stream endpoints answer 503 (stream.enabled off) */
     const char *web_dir;      /* static files served at / (NULL: none) */
 } api_config;
 

@@ -105,6 +105,10 @@ void handle_readyz(api_request *r);
 void handle_metrics(api_request *r);
 void handle_compute(api_request *r);
 void handle_explain(api_request *r);
+/* stream_api.c */
+void handle_stream_status(api_request *r);
+void handle_region_timeline(api_request *r);
+void metrics_write_stream(buf *out, stream *st);
 void handle_features_get(api_request *r);
 void handle_events(api_request *r);
 void handle_index(api_request *r);

@@ -28,6 +28,8 @@ const api_route API_ROUTES[] = {
     {"GET", "/api/v1/pricing/explain", handle_explain, false, false, false},
     {"POST", "/api/v1/events", handle_events, false, true, true},
     {"GET", "/api/v1/features/{region_id}", handle_features_get, false, false, false},
+    {"GET", "/api/v1/stream/status", handle_stream_status, false, false, false},
+    {"GET", "/api/v1/regions/{region_id}/timeline", handle_region_timeline, false, false, false},
     {"GET", "/api/v1/admin/regions", handle_regions_list, true, false, false},
     {"POST", "/api/v1/admin/regions", handle_region_create, true, true, false},
     {"GET", "/api/v1/admin/regions/{region_id}", handle_region_get, true, false, false},

@@ -6,6 +6,7 @@
 #include "../core/core.h"
 #include "../bus/bus.h"
 #include "../store/store.h"
+#include "../stream/stream.h"
 
 /* Options every subcommand that reads configuration accepts. */
 typedef struct cli_common {
@@ -25,6 +26,10 @@ int cli_prepare_data_dir(const config *cfg, char *db_url, size_t size, surge_err
 
 /* The bus URL (config `bus`, or the log inside data_dir) and its settings from the config. */
 void cli_bus_settings(const config *cfg, char *url, size_t size, bus_config *bc);
+
+/* The stream processor's settings from the config (stream.*, features.ttl_s); its directory is
+ * <data_dir>/stream. */
+void cli_stream_settings(const config *cfg, stream_config *sc);
 
 /* The admin token: config `admin.token`, else <data_dir>/admin.token, created with a fresh
  * random token on first use (mode 0600). */

@@ -175,6 +175,12 @@ static void housekeeping_stop(housekeeping *hk)
     hk->running = false;
 }
 
+/* The stream wrote new features: prices cached before them are stale. */
+static void invalidate_prices(void *engine)
+{
+    pricing_engine_invalidate(engine);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     surge_error err;
@@ -196,6 +202,7 @@ static int cmd_serve(int argc, char **argv)
     bus *b = NULL;
     event_codec *codec = NULL;
     ingest *in = NULL;
+    stream *st = NULL;
     housekeeping hk = {0};
     char bus_url[1200];
     bus_config bc;
@@ -243,6 +250,21 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     pricing_engine_set_bus(engine, b);
+    if (config_get_bool(cfg, "stream.enabled")) {
+        stream_config sc;
+        cli_stream_settings(cfg, &sc);
+        /* blocked signals are inherited: the stream thread must not take SIGINT either */
+        sigset_t block;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, NULL);
+        if (!(st = stream_start(&sc, b, fs, db, invalidate_prices, engine, &err))) {
+            rc = fail(&err);
+            goto out;
+        }
+        ac.stream = st;
+    }
     ac.threads = (int)config_get_int(cfg, "http.threads");
     ac.max_connections = (int)config_get_int(cfg, "http.max_connections");
     ac.max_body_bytes = (size_t)config_get_int(cfg, "http.max_body_bytes");
@@ -287,6 +309,7 @@ out:
     /* in the reverse order of start-up: no request in flight, then the audit flushed (it
      * publishes to the bus), then the bus and the stores */
     api_server_stop(server);
+    stream_stop(st);
     housekeeping_stop(&hk);
     if (engine) {
         pricing_stats ps;

@@ -218,3 +218,18 @@ int cli_sample_city(store_db *db, const config *cfg, bool *created, surge_error 
              grid, grid, precision, centre, lat0, lon0);
     return 0;
 }
+
+void cli_stream_settings(const config *cfg, stream_config *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    stream_engine_config_defaults(&sc->engine);
+    sc->engine.allowed_lateness_ms = config_get_int(cfg, "stream.allowed_lateness_s") * 1000;
+    sc->engine.session_gap_ms = config_get_int(cfg, "stream.session_gap_min") * 60000;
+    sc->engine.driver_stale_ms = config_get_int(cfg, "stream.driver_stale_s") * 1000;
+    sc->idle_timeout_ms = config_get_int(cfg, "stream.idle_timeout_s") * 1000;
+    sc->publish_interval_ms = config_get_int(cfg, "stream.publish_interval_ms");
+    sc->refresh_interval_ms = config_get_int(cfg, "stream.refresh_interval_s") * 1000;
+    sc->checkpoint_interval_ms = config_get_int(cfg, "stream.checkpoint_interval_s") * 1000;
+    sc->features_ttl_ms = config_get_int(cfg, "features.ttl_s") * 1000;
+    snprintf(sc->dir, sizeof sc->dir, "%s/stream", config_get_string(cfg, "data_dir"));
+}

@@ -98,14 +98,27 @@ int event_view_decode(bus_topic topic, const void *data, size_t len, event_view 
     read_string(&r, &n); /* type */
     out->ts_ms = read_long(&r);
     out->ingest_ts_ms = read_long(&r);
-    const char *region = read_string(&r, &n);
+    const char *region = "";
+    n = 0;
+    if (out->type == EVENT_HOLIDAY) { /* ["null", "string"]: a holiday may be city-wide */
+        int64_t b = read_long(&r);
+        if (b == 1) region = read_string(&r, &n);
+        else if (b != 0) r.bad = true;
+    } else {
+        region = read_string(&r, &n);
+    }
     if (!r.bad && n > GEOHASH_MAX) r.bad = true;
     if (!r.bad) {
         memcpy(out->region_id, region, n);
         out->region_id[n] = 0;
     }
-    skip_optional(&r, false); /* lat */
-    skip_optional(&r, false); /* lon */
+    if (out->type == EVENT_DRIVER_LOCATION) { /* a position is the point: lat/lon required */
+        read_double(&r);
+        read_double(&r);
+    } else {
+        skip_optional(&r, false); /* lat */
+        skip_optional(&r, false); /* lon */
+    }
     read_string(&r, &n);      /* source */
     switch (out->type) {
     case EVENT_SEARCH:

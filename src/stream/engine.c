@@ -226,10 +226,12 @@ struct stream_engine {
     const tz_zone **zones; /* per region, parallel to regions; NULL = UTC */
     int64_t source_max[STREAM_SOURCES]; /* largest event time per source; INT64_MIN: none */
     bool source_idle[STREAM_SOURCES];
+    bool source_pending[STREAM_SOURCES]; /* has records not read yet (set by the reader) */
     int64_t watermark, stream_time;
     int64_t closed_end_k; /* windows ending at pane index <= this are closed */
     int64_t forced_end_k; /* the floor FORCE_AHEAD imposed */
     int64_t swept_end_k;
+    int64_t global_holiday_ts; /* latest holiday event without a region */
     uint64_t events, late, windows;
 };
 
@@ -273,6 +275,7 @@ stream_engine *stream_engine_new(const stream_engine_config *cfg,
     e->closed_end_k = INT64_MIN;
     e->forced_end_k = INT64_MIN;
     e->swept_end_k = INT64_MIN;
+    e->global_holiday_ts = INT64_MIN;
     return e;
 }
 
@@ -501,6 +504,8 @@ static void advance(stream_engine *e)
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     bool any_active = false;
     for (int i = 0; i < STREAM_SOURCES; i++) {
+        /* a source about to deliver its first event may be the slowest one */
+        if (e->source_max[i] == INT64_MIN && e->source_pending[i] && !e->source_idle[i]) return;
         if (e->source_max[i] == INT64_MIN) continue;
         if (e->source_max[i] > hi) hi = e->source_max[i];
         if (e->source_idle[i]) continue;
@@ -520,6 +525,13 @@ void stream_engine_set_idle(stream_engine *e, int source, bool idle)
     if (source < 0 || source >= STREAM_SOURCES || e->source_idle[source] == idle) return;
     e->source_idle[source] = idle;
     advance(e);
+}
+
+void stream_engine_set_pending(stream_engine *e, int source, bool pending)
+{
+    if (source < 0 || source >= STREAM_SOURCES || e->source_pending[source] == pending) return;
+    e->source_pending[source] = pending;
+    if (!pending) advance(e);
 }
 
 void stream_engine_finish(stream_engine *e)
@@ -654,7 +666,12 @@ static void on_external(region *r, const event_view *ev)
 
 int stream_engine_process(stream_engine *e, int source, const event_view *ev)
 {
-    if (source < 0 || source >= STREAM_SOURCES || !ev->region_id[0]) return 0;
+    if (source < 0 || source >= STREAM_SOURCES) return 0;
+    if (!ev->region_id[0]) { /* a holiday for every region */
+        if (ev->type == EVENT_HOLIDAY && ev->ts_ms > e->global_holiday_ts)
+            e->global_holiday_ts = ev->ts_ms;
+        return 0;
+    }
     int64_t k = floor_div(ev->ts_ms, PANE_MS);
     if (e->closed_end_k != INT64_MIN && k + 1 <= e->closed_end_k) {
         e->late++;
@@ -705,6 +722,26 @@ int stream_engine_process(stream_engine *e, int source, const event_view *ev)
 }
 
 /* ---------------------------------------------------------------- features */
+
+/* Every feature stream_engine_features can write, in its order (docs/features.md). */
+const char *const STREAM_FEATURE_NAMES[] = {
+    "hour_of_day", "day_of_week", "minute_of_day", "is_weekend", "hour_sin", "hour_cos",
+    "dow_sin", "dow_cos", "is_peak_hour", "is_holiday", "search_count_1min",
+    "search_volume_5min", "search_volume_15min", "search_volume_60min", "view_count_5min",
+    "booking_count_1min", "booking_count_5min", "booking_count_15min", "cancel_count_15min",
+    "cancel_rate_15min", "conversion_rate_15min", "demand_trend", "rolling_avg_demand_1h",
+    "rolling_avg_demand_7d", "history_hours", "demand_vs_7d_ratio", "seasonality_score",
+    "same_slot_last_week", "expected_demand", "demand_score", "time_since_last_booking_s",
+    "time_since_last_search_s", "last_event_ts_ms", "active_sessions", "sessions_started_15min",
+    "avg_session_length_min_1h", "searches_per_session_1h", "available_drivers", "busy_drivers",
+    "online_drivers", "utilization_ratio", "supply_demand_ratio",
+    "driver_location_updates_5min", "driver_status_changes_15min",
+    "drivers_became_available_15min", "neighbour_available_drivers",
+    "neighbour_search_volume_15min", "neighbour_supply_demand_ratio", "weather_temp_c",
+    "weather_precip_mm", "weather_severity", "weather_age_s", "is_raining",
+    "weather_from_neighbour", "traffic_congestion", "traffic_age_s", "nearby_event_score",
+    "nearby_event_attendance", "active_venue_events", "minutes_to_next_event"};
+const int STREAM_FEATURE_COUNT = (int)(sizeof STREAM_FEATURE_NAMES / sizeof STREAM_FEATURE_NAMES[0]);
 
 typedef struct feature_writer {
     feature_set *set;
@@ -791,8 +828,14 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "dow_sin", sin(2 * M_PI * (dow - 1) / 7.0));
     put(&w, "dow_cos", cos(2 * M_PI * (dow - 1) / 7.0));
     put(&w, "is_peak_hour", (hour >= 7 && hour < 10) || (hour >= 17 && hour < 20));
-    put(&w, "is_holiday", r->holiday_ts != INT64_MIN && r->holiday_ts <= T &&
-                              floor_div(r->holiday_ts / 1000 + (zone ? tz_offset_s(zone, r->holiday_ts) : 0), 86400) == day);
+    /* a holiday event marks its (local) day */
+    int64_t hts = r->holiday_ts > e->global_holiday_ts ? r->holiday_ts : e->global_holiday_ts;
+    bool holiday = false;
+    if (hts != INT64_MIN && hts <= T) {
+        int64_t hl = floor_div(hts, 1000) + (zone ? tz_offset_s(zone, hts) : 0);
+        holiday = floor_div(hl, 86400) == day;
+    }
+    put(&w, "is_holiday", holiday);
 
     /* demand from the panes: "N min" = the current minute and the N - 1 before it */
     uint32_t c1[NCOUNTS], c5[NCOUNTS], c15[NCOUNTS], c60[NCOUNTS], prev5[NCOUNTS];
@@ -979,7 +1022,7 @@ void stream_engine_stats_get(const stream_engine *e, stream_engine_stats *out)
 typedef struct checkpoint_header {
     uint64_t magic;
     uint32_t region_size, driver_size, user_size, sources;
-    int64_t watermark, stream_time, closed_end_k, forced_end_k, swept_end_k;
+    int64_t watermark, stream_time, closed_end_k, forced_end_k, swept_end_k, global_holiday_ts;
     uint64_t events, late, windows;
     int64_t source_max[STREAM_SOURCES];
     uint8_t source_idle[STREAM_SOURCES];
@@ -1000,6 +1043,7 @@ void stream_engine_save(const stream_engine *e, buf *out)
     h.closed_end_k = e->closed_end_k;
     h.forced_end_k = e->forced_end_k;
     h.swept_end_k = e->swept_end_k;
+    h.global_holiday_ts = e->global_holiday_ts;
     h.events = e->events;
     h.late = e->late;
     h.windows = e->windows;
@@ -1047,6 +1091,7 @@ int stream_engine_load(stream_engine *e, const void *data, size_t len, surge_err
     e->closed_end_k = h.closed_end_k;
     e->forced_end_k = h.forced_end_k;
     e->swept_end_k = h.swept_end_k;
+    e->global_holiday_ts = h.global_holiday_ts;
     e->events = h.events;
     e->late = h.late;
     e->windows = h.windows;

@@ -284,6 +284,12 @@ static size_t read_round(stream *s, int64_t now)
 {
     size_t total = 0;
     for (int src = 0; src < STREAM_SOURCES; src++) {
+        int64_t end;
+        surge_error eerr;
+        if (bus_end_offset(s->bus, source_topic(src), source_partition(src), &end, &eerr) == 0)
+            stream_engine_set_pending(s->engine, src, end > s->next_offset[src]);
+    }
+    for (int src = 0; src < STREAM_SOURCES; src++) {
         bus_consumer *c = s->consumers[src];
         if (!c) continue;
         bus_record rec;

@@ -75,12 +75,22 @@ int stream_engine_process(stream_engine *e, int source, const event_view *ev);
  * active again; then closes the windows the watermark has passed. */
 void stream_engine_set_idle(stream_engine *e, int source, bool idle);
 
+/* Tells the engine a source has records it has not read yet (or no longer has). A source that
+ * never delivered an event but is pending holds the watermark back: otherwise the first source
+ * read could close windows the others' first events still belong to. */
+void stream_engine_set_pending(stream_engine *e, int source, bool pending);
+
 /* Closes every window still open (end of a bounded replay). */
 void stream_engine_finish(stream_engine *e);
 
 /* The watermark (INT64_MIN before any data) and the stream time (largest event time read). */
 int64_t stream_engine_watermark(const stream_engine *e);
 int64_t stream_engine_stream_time(const stream_engine *e);
+
+/* The names of every feature the engine writes, in order (a region lacks those it has no data
+ * for, e.g. weather before any weather event). */
+extern const char *const STREAM_FEATURE_NAMES[];
+extern const int STREAM_FEATURE_COUNT;
 
 /* The features of region_id as of at_ms (normally the stream time), by the definitions of
  * docs/features.md. ENOTFOUND for a region the stream never saw. out->source is "stream". */
