@@ -33,7 +33,7 @@ enum count {
     C_COUNTED, /* the counts above make a window non-empty */
     C_SESSION_START = C_COUNTED,
     C_SESSION_END,
-    C_BECAME_AVAILABLE,
+    C_AVAILABLE_EVENTS, /* driver_status events saying available */
     NCOUNTS
 };
 
@@ -587,7 +587,21 @@ static void on_user(stream_engine *e, int32_t ri, const event_view *ev, pane *p)
         p->c[C_SESSION_START]++;
     } else {
         if (ev->ts_ms > u->last_ts) u->last_ts = ev->ts_ms;
-        if (ev->ts_ms < u->start_ts) u->start_ts = ev->ts_ms;
+        /* the session belongs to the region of its earliest event (ties: the smaller region
+         * id), whatever order the partitions were read in */
+        if (ev->ts_ms < u->start_ts ||
+            (ev->ts_ms == u->start_ts && ri != u->region &&
+             strcmp(r->id, e->regions[u->region]->id) < 0)) {
+            region *old = e->regions[u->region];
+            old->active_sessions--;
+            int64_t ok = floor_div(u->start_ts, PANE_MS);
+            pane *op = &old->ring[(uint64_t)ok % RING];
+            if (op->k == ok && op->c[C_SESSION_START]) op->c[C_SESSION_START]--;
+            u->region = ri;
+            u->start_ts = ev->ts_ms;
+            r->active_sessions++;
+            p->c[C_SESSION_START]++;
+        }
     }
     if (ev->type == EVENT_SEARCH) u->searches++;
 }
@@ -615,7 +629,6 @@ static void on_driver(stream_engine *e, int32_t ri, const event_view *ev, pane *
         d->location_ts = ev->ts_ms;
     }
     if (status) {
-        if (ev->driver_status == 0 && d->status != 0) p->c[C_BECAME_AVAILABLE]++;
         d->status = (int8_t)ev->driver_status;
         d->status_ts = ev->ts_ms;
     }
@@ -707,6 +720,7 @@ int stream_engine_process(stream_engine *e, int source, const event_view *ev)
     case EVENT_DRIVER_LOCATION:
     case EVENT_DRIVER_STATUS:
         p->c[ev->type == EVENT_DRIVER_LOCATION ? C_LOCATION : C_STATUS]++;
+        if (ev->type == EVENT_DRIVER_STATUS && ev->driver_status == 0) p->c[C_AVAILABLE_EVENTS]++;
         on_driver(e, ri, ev, p);
         break;
     default:
@@ -736,7 +750,7 @@ const char *const STREAM_FEATURE_NAMES[] = {
     "avg_session_length_min_1h", "searches_per_session_1h", "available_drivers", "busy_drivers",
     "online_drivers", "utilization_ratio", "supply_demand_ratio",
     "driver_location_updates_5min", "driver_status_changes_15min",
-    "drivers_became_available_15min", "neighbour_available_drivers",
+    "driver_available_events_15min", "neighbour_available_drivers",
     "neighbour_search_volume_15min", "neighbour_supply_demand_ratio", "weather_temp_c",
     "weather_precip_mm", "weather_severity", "weather_age_s", "is_raining",
     "weather_from_neighbour", "traffic_congestion", "traffic_age_s", "nearby_event_score",
@@ -903,7 +917,7 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
         (double)r->available / (c15[C_SEARCH] > 0 ? c15[C_SEARCH] : 1));
     put(&w, "driver_location_updates_5min", c5[C_LOCATION]);
     put(&w, "driver_status_changes_15min", c15[C_STATUS]);
-    put(&w, "drivers_became_available_15min", c15[C_BECAME_AVAILABLE]);
+    put(&w, "driver_available_events_15min", c15[C_AVAILABLE_EVENTS]);
     int64_t n_avail = 0, n_search = 0;
     const region *wx = r->weather_ts != INT64_MIN ? r : NULL;
     double event_score = 0, attendance = 0, to_next = NAN;
