@@ -17,6 +17,8 @@
 #define FORCE_AHEAD 112 /* a pane this far past the closed ones forces the watermark forward */
 #define TIMELINE 360    /* closed minutes kept per region for the portal */
 #define HOURS 168       /* hourly buckets: 7 days */
+#define QUARTER_MS 900000
+#define QUARTERS 800    /* 15-minute search counts: 8 days and a bit, the forecaster's lags */
 #define VENUES 8
 #define SWEEP_PANES 5   /* stale drivers and ended sessions are swept every 5 closed minutes */
 
@@ -66,6 +68,8 @@ typedef struct region {
     int64_t last_data_k;     /* latest pane holding counted events */
     int64_t emitted_end_k;   /* windows ending at or before this pane index were emitted */
     hour_bucket hours[HOURS];
+    int64_t quarter_k[QUARTERS]; /* which quarter (ts / QUARTER_MS) each slot holds */
+    uint32_t quarter_searches[QUARTERS];
     int64_t first_hour;      /* the first hour the region had an event: history coverage */
     int64_t last_search_ts, last_booking_ts, last_event_ts;
     int32_t available, busy; /* drivers whose latest status is this, located here */
@@ -321,6 +325,7 @@ static int32_t region_get(stream_engine *e, const char *id)
     str_copy(r->id, sizeof r->id, id);
     for (int i = 0; i < RING; i++) r->ring[i].k = INT64_MIN;
     for (int i = 0; i < HOURS; i++) r->hours[i].h = INT64_MIN;
+    for (int i = 0; i < QUARTERS; i++) r->quarter_k[i] = INT64_MIN;
     r->last_data_k = INT64_MIN;
     r->emitted_end_k = e->closed_end_k;
     r->first_hour = INT64_MAX;
@@ -566,6 +571,15 @@ static void hour_add(region *r, int64_t ts, enum count what)
     if (what == C_SEARCH) b->searches++;
     else b->bookings++;
     if (h < r->first_hour) r->first_hour = h;
+    if (what != C_SEARCH) return;
+    int64_t q = floor_div(ts, QUARTER_MS);
+    int slot = (int)((uint64_t)q % QUARTERS);
+    if (r->quarter_k[slot] != q) {
+        if (r->quarter_k[slot] != INT64_MIN && r->quarter_k[slot] > q) return;
+        r->quarter_k[slot] = q;
+        r->quarter_searches[slot] = 0;
+    }
+    r->quarter_searches[slot]++;
 }
 
 static void on_user(stream_engine *e, int32_t ri, const event_view *ev, pane *p)
@@ -964,6 +978,27 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "nearby_event_attendance", attendance);
     put(&w, "active_venue_events", active);
     put(&w, "minutes_to_next_event", to_next);
+    return 0;
+}
+
+int stream_engine_demand_history(stream_engine *e, const char *region_id, int64_t first_ms,
+                                 int count, float *out)
+{
+    int32_t at = table_find(&e->region_index, region_id, strlen(region_id));
+    for (int i = 0; i < count; i++) out[i] = NAN;
+    if (at < 0) return SURGE_ENOTFOUND;
+    const region *r = e->regions[((region_entry *)table_at(&e->region_index, at))->index];
+    if (r->first_hour == INT64_MAX) return 0;
+    int64_t known_from = r->first_hour * (HOUR_MS / QUARTER_MS);
+    int64_t q0 = floor_div(first_ms, QUARTER_MS);
+    for (int i = 0; i < count; i++) {
+        int64_t q = q0 + i;
+        if (q < known_from) continue;
+        int slot = (int)((uint64_t)q % QUARTERS);
+        if (r->quarter_k[slot] == q) out[i] = (float)r->quarter_searches[slot];
+        else if (r->quarter_k[slot] == INT64_MIN || r->quarter_k[slot] < q) out[i] = 0;
+        /* a slot holding a later quarter: q is older than the kept 8 days, unknown */
+    }
     return 0;
 }
 

@@ -558,6 +558,15 @@ int stream_features(stream *s, const char *region_id, feature_set *out)
     return rc;
 }
 
+int stream_demand_history(stream *s, const char *region_id, int64_t first_ms, int count,
+                          float *out)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = stream_engine_demand_history(s->engine, region_id, first_ms, count, out);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 int stream_sync(stream *s, int64_t timeout_ms)
 {
     int64_t ends[STREAM_SOURCES];

@@ -12,6 +12,9 @@
 #include "../event/event.h"
 #include "../store/store.h"
 
+/* The running stream of `surge serve` (below). */
+typedef struct stream stream;
+
 /* ---------------------------------------------------------------- the engine */
 
 typedef enum stream_window {
@@ -97,6 +100,17 @@ extern const int STREAM_FEATURE_COUNT;
 int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_ms,
                            feature_set *out);
 
+/* Searches of a region per 15 minutes of event time: out[i] = the count in the quarter that
+ * starts at first_ms + i * 15 min (first_ms is rounded down to a quarter), for count quarters;
+ * NAN where unknown (before the region's first event, or older than the 8 days kept). A quarter
+ * after the region's latest event counts 0. ENOTFOUND (all NAN) for a region never seen. The
+ * forecaster's lags and baselines read this. */
+int stream_engine_demand_history(stream_engine *e, const char *region_id, int64_t first_ms,
+                                 int count, float *out);
+/* The same through the running stream's lock. */
+int stream_demand_history(stream *s, const char *region_id, int64_t first_ms, int count,
+                          float *out);
+
 /* Region ids that received events since the last call (each once), at most max. */
 size_t stream_engine_take_dirty(stream_engine *e, char (*ids)[GEOHASH_MAX + 1], size_t max);
 /* Every region the engine knows, at most max; returns the total count. */
@@ -129,8 +143,6 @@ typedef struct stream_config {
     int64_t features_ttl_ms;
     char dir[1024];                 /* checkpoints and the late-event side output */
 } stream_config;
-
-typedef struct stream stream;
 
 /* Called after each publish cycle that wrote features (the pricing engine invalidates its
  * cached prices). */

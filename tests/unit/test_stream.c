@@ -319,6 +319,25 @@ static void demand_features_from_history_are_exact(void **state)
     done(e, &c);
 }
 
+static void demand_history_counts_searches_per_quarter(void **state)
+{
+    collected c;
+    stream_engine *e = engine(&c);
+    float out[6];
+    assert_int_equal(stream_engine_demand_history(e, "dr5ru", T0, 6, out), SURGE_ENOTFOUND);
+    assert_true(isnan(out[0]));
+    /* T0 is an hour boundary: quarters 0..3 of that hour */
+    send(e, 0, EVENT_SEARCH, T0 + 1000, "dr5ru", "u1");       /* quarter 0 */
+    send(e, 0, EVENT_SEARCH, T0 + 14 * MIN, "dr5ru", "u1");   /* quarter 0 */
+    send(e, 0, EVENT_SEARCH, T0 + 31 * MIN, "dr5ru", "u1");   /* quarter 2 */
+    send(e, 0, EVENT_BOOKING, T0 + 20 * MIN, "dr5ru", "u1");  /* not a search */
+    assert_int_equal(stream_engine_demand_history(e, "dr5ru", T0 - 15 * MIN + 5, 6, out), 0);
+    /* before the first event's hour: unknown; then 2, 0, 1, 0 and a future quarter 0 */
+    assert_true(isnan(out[0]));
+    assert_true(out[1] == 2 && out[2] == 0 && out[3] == 1 && out[4] == 0 && out[5] == 0);
+    done(e, &c);
+}
+
 static void weather_and_venue_events_feed_the_external_features(void **state)
 {
     collected c;
@@ -561,6 +580,7 @@ int main(void)
         cmocka_unit_test(drivers_latest_status_by_event_time_wins),
         cmocka_unit_test(demand_features_from_history_are_exact),
         cmocka_unit_test(weather_and_venue_events_feed_the_external_features),
+        cmocka_unit_test(demand_history_counts_searches_per_quarter),
         cmocka_unit_test(checkpoint_restores_a_state_that_continues_identically),
         cmocka_unit_test(event_view_decodes_every_input_type),
         cmocka_unit_test(demand_signal_encodes_to_its_schema),
