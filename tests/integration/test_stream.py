@@ -2,8 +2,10 @@
 prices, the timeline and demand-signals of closed windows, late events in the side output, and
 the checkpoint crash test (kill -9 mid-stream, restart, same features as an uninterrupted run)."""
 import json
+import re
 import random
 import time
+from pathlib import Path
 
 from conftest import run_surge
 
@@ -231,3 +233,23 @@ def test_replay_recomputes_the_windows_from_the_log(surge_server, tmp_path):
     bad = run_surge("replay", "--data-dir", str(srv.data_dir), "--from", "yesterday")
     assert bad.returncode == 2
     assert "--from 'yesterday' is not an RFC 3339 time" in bad.stderr
+
+
+def test_every_feature_is_documented_in_features_md(surge_server, tmp_path):
+    """docs/features.md's table names exactly the features the stream writes (the columns of
+    `surge replay --features-out`)."""
+    srv = surge_server()
+    srv.stop()
+    out = tmp_path / "f.csv"
+    r = run_surge("replay", "--data-dir", str(srv.data_dir), "--features-out", str(out),
+                  "--quiet")
+    assert r.returncode == 0, r.stderr
+    columns = out.read_text().splitlines()[0].split(",")
+    assert columns[:2] == ["region_id", "ts"]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text()
+    documented = set()
+    for line in doc.splitlines():
+        if line.startswith("| `"):
+            documented.update(re.findall(r"`([a-z_0-9]+)`", line.split("|")[1]))
+    assert documented == set(columns[2:])
+    assert len(columns) - 2 >= 50
