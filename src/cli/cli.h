@@ -49,6 +49,14 @@ extern const char CLI_LOG_USAGE[];
 /* `surge replay` (replay.c): recompute features and window aggregates from the log. */
 int cli_replay_command(int argc, char **argv);
 extern const char CLI_REPLAY_USAGE[];
+/* The training table of the log (replay.c): one row per region and 15-minute quarter of event
+ * time with events from <= ts < to: region_id, ts (epoch ms), demand (searches in the quarter)
+ * and exogenous columns read from the features just before the quarter (temperature,
+ * precipitation, holiday, weather_severity, nearby_event_score, available_drivers), sorted by
+ * (region_id, ts): what `surge train --input` reads, built by the stream's own code.
+ * *events (if not NULL) counts the events replayed. */
+int cli_replay_history(const config *cfg, int64_t from, int64_t to, bool quiet, buf *csv,
+                       uint64_t *events, surge_error *err);
 /* `surge simulate` (simulate.c): the market simulator and its backtest. */
 int cli_simulate_command(int argc, char **argv);
 extern const char CLI_SIMULATE_USAGE[];

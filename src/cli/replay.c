@@ -124,6 +124,253 @@ static void write_snapshot(FILE *f, stream_engine *e, int64_t boundary_ms,
     }
 }
 
+/* A boundary callback: called when the merged event time first reaches at_ms (a multiple of
+ * every_ms), before any event at or after it is processed. */
+typedef void (*boundary_fn)(void *ctx, stream_engine *e, int64_t at_ms);
+
+typedef struct replay_stats {
+    uint64_t events, skipped, decode_errors;
+    double elapsed_s;
+} replay_stats;
+
+/* Runs the engine over the data dir's log for events with from <= ts < to, merging the sources
+ * by event time, calling boundary every every_ms of event time (every_ms 0: never), then
+ * closes every window. e is a fresh engine (time zones already set). */
+static int replay_log(const config *cfg, stream_engine *e, int64_t from, int64_t to,
+                      int64_t every_ms, boundary_fn boundary, void *ctx, bool quiet,
+                      replay_stats *st, surge_error *err)
+{
+    memset(st, 0, sizeof *st);
+    char url[1200];
+    bus_config bc;
+    cli_bus_settings(cfg, url, sizeof url, &bc);
+    bc.read_only = true;
+    bus *b = bus_open(url, &bc, err);
+    if (!b) return err->code;
+    head heads[STREAM_SOURCES];
+    memset(heads, 0, sizeof heads);
+    int rc = 0;
+    int64_t total = 0, t0 = time_mono_ns(), last_progress = t0;
+    for (int src = 0; src < STREAM_SOURCES && !rc; src++) {
+        bus_topic topic = INPUTS[src / BUS_PARTITIONS];
+        int p = src % BUS_PARTITIONS;
+        int64_t start;
+        if (bus_start_offset(b, topic, p, &start, err) ||
+            bus_end_offset(b, topic, p, &heads[src].end, err) ||
+            !(heads[src].consumer = bus_consumer_open(b, topic, p, start, err)) ||
+            head_advance(&heads[src], topic, from, to, &st->skipped, &st->decode_errors, err))
+            rc = err->code ? err->code : SURGE_EIO;
+        else total += heads[src].end - start;
+    }
+    int64_t next_boundary = INT64_MIN;
+    while (!rc) {
+        /* the source whose head is earliest in event time (ties: the lowest source) */
+        int best = -1;
+        for (int src = 0; src < STREAM_SOURCES; src++)
+            if (heads[src].valid && (best < 0 || heads[src].ev.ts_ms < heads[best].ev.ts_ms))
+                best = src;
+        if (best < 0) break;
+        head *h = &heads[best];
+        if (every_ms > 0) {
+            int64_t floor = h->ev.ts_ms - ((h->ev.ts_ms % every_ms) + every_ms) % every_ms;
+            if (next_boundary == INT64_MIN) next_boundary = floor + every_ms;
+            while (h->ev.ts_ms >= next_boundary) {
+                boundary(ctx, e, next_boundary);
+                next_boundary += every_ms;
+            }
+        }
+        stream_engine_process(e, best, &h->ev);
+        st->events++;
+        if (head_advance(h, INPUTS[best / BUS_PARTITIONS], from, to, &st->skipped,
+                         &st->decode_errors, err)) {
+            rc = err->code ? err->code : SURGE_EIO;
+            break;
+        }
+        /* a source that has no more events must not hold the watermark back */
+        if (!h->valid) stream_engine_set_idle(e, best, true);
+        if (!quiet && (st->events & 0xffff) == 0) {
+            int64_t now = time_mono_ns();
+            if (now - last_progress >= 2000000000LL) {
+                int64_t done = 0;
+                for (int src = 0; src < STREAM_SOURCES; src++) done += heads[src].offset;
+                char ts[40];
+                time_format_rfc3339(stream_engine_stream_time(e), ts, sizeof ts);
+                fprintf(stderr, "replay: %llu events (%.0f/s), event time %s, %.0f%% of the log\n",
+                        (unsigned long long)st->events, st->events / ((now - t0) / 1e9), ts,
+                        total ? 100.0 * (double)done / (double)total : 100.0);
+                last_progress = now;
+            }
+        }
+    }
+    if (!rc && every_ms > 0 && next_boundary != INT64_MIN) boundary(ctx, e, next_boundary);
+    if (!rc) stream_engine_finish(e);
+    st->elapsed_s = (time_mono_ns() - t0) / 1e9;
+    for (int src = 0; src < STREAM_SOURCES; src++)
+        if (heads[src].consumer) bus_consumer_close(heads[src].consumer);
+    bus_close(b);
+    return rc;
+}
+
+/* Sets every configured region's time zone, as the server does. */
+static void set_time_zones(const config *cfg, stream_engine *e)
+{
+    char db_url[1200];
+    surge_error err;
+    if (cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err)) return;
+    store_db *db = store_db_open(db_url, &err);
+    store_region *regions = NULL;
+    size_t nr = 0;
+    if (db && store_region_list(db, &regions, &nr, &err) == 0) {
+        for (size_t i = 0; i < nr; i++) {
+            const tz_zone *z = tz_load(regions[i].timezone, &err);
+            if (z) stream_engine_set_timezone(e, regions[i].region_id, z);
+        }
+        free(regions);
+    }
+    store_db_close(db);
+}
+
+typedef struct snapshot_ctx {
+    FILE *out;
+    char (*ids)[GEOHASH_MAX + 1];
+    feature_set *set;
+} snapshot_ctx;
+
+static void on_snapshot(void *ctx, stream_engine *e, int64_t at_ms)
+{
+    snapshot_ctx *c = ctx;
+    write_snapshot(c->out, e, at_ms, c->ids, 65536, c->set);
+}
+
+/* ---------------------------------------------------------------- the training table */
+
+#define QUARTER_MS 900000LL
+/* exogenous columns of the table and the features they are read from (the forecaster maps
+ * them back the same way, src/model/forecast.c) */
+static const char *const HISTORY_COLUMNS[][2] = {
+    {"temperature", "weather_temp_c"},     {"precipitation", "weather_precip_mm"},
+    {"holiday", "is_holiday"},             {"weather_severity", "weather_severity"},
+    {"nearby_event_score", "nearby_event_score"}, {"available_drivers", "available_drivers"},
+};
+#define HISTORY_NCOLUMNS 6
+
+typedef struct history_row {
+    char region[GEOHASH_MAX + 1];
+    int64_t ts;
+    float demand;
+    float exog[HISTORY_NCOLUMNS];
+} history_row;
+
+typedef struct history_ctx {
+    history_row *rows;
+    size_t n, cap;
+    size_t filled; /* rows before this one have their demand */
+    char (*ids)[GEOHASH_MAX + 1];
+    feature_set *set;
+    bool oom;
+} history_ctx;
+
+static void history_fill(history_ctx *h, stream_engine *e, int64_t complete_before)
+{
+    while (h->filled < h->n && h->rows[h->filled].ts + QUARTER_MS <= complete_before) {
+        history_row *r = &h->rows[h->filled++];
+        float d;
+        stream_engine_demand_history(e, r->region, r->ts, 1, &d);
+        r->demand = d;
+    }
+}
+
+/* At each quarter: the exogenous values known just before it for every region, and the demand
+ * of the quarters that ended at least a quarter ago (late events within the allowed lateness
+ * have arrived by then). */
+static void on_quarter(void *ctx, stream_engine *e, int64_t at_ms)
+{
+    history_ctx *h = ctx;
+    history_fill(h, e, at_ms - QUARTER_MS);
+    size_t n = stream_engine_regions(e, h->ids, 65536);
+    if (n > 65536) n = 65536;
+    for (size_t i = 0; i < n; i++) {
+        if (stream_engine_features(e, h->ids[i], at_ms - 1, h->set)) continue;
+        if (h->n == h->cap) {
+            size_t cap = h->cap ? h->cap * 2 : 4096;
+            history_row *rows = realloc(h->rows, cap * sizeof *rows);
+            if (!rows) {
+                h->oom = true;
+                return;
+            }
+            h->rows = rows;
+            h->cap = cap;
+        }
+        history_row *r = &h->rows[h->n++];
+        memcpy(r->region, h->ids[i], sizeof r->region);
+        r->ts = at_ms;
+        r->demand = NAN;
+        for (int c = 0; c < HISTORY_NCOLUMNS; c++) {
+            r->exog[c] = NAN;
+            for (int k = 0; k < h->set->count; k++)
+                if (strcmp(h->set->values[k].name, HISTORY_COLUMNS[c][1]) == 0)
+                    r->exog[c] = (float)h->set->values[k].value;
+        }
+    }
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+    const history_row *x = a, *y = b;
+    int c = strcmp(x->region, y->region);
+    return c ? c : (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+int cli_replay_history(const config *cfg, int64_t from, int64_t to, bool quiet, buf *csv,
+                       uint64_t *events, surge_error *err)
+{
+    stream_config sc;
+    cli_stream_settings(cfg, &sc);
+    stream_engine *e = stream_engine_new(&sc.engine, NULL);
+    history_ctx h = {0};
+    h.ids = malloc(65536 * sizeof *h.ids);
+    h.set = malloc(sizeof *h.set);
+    if (!e || !h.ids || !h.set) {
+        stream_engine_free(e);
+        free(h.ids);
+        free(h.set);
+        return surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+    }
+    set_time_zones(cfg, e);
+    replay_stats st;
+    int rc = replay_log(cfg, e, from, to, QUARTER_MS, on_quarter, &h, quiet, &st, err);
+    if (!rc && h.oom) rc = surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+    if (!rc) {
+        /* quarters that ended by the last event are complete; the one in progress is not */
+        history_fill(&h, e, stream_engine_stream_time(e) + 1);
+        qsort(h.rows, h.filled, sizeof *h.rows, compare_rows);
+        buf_puts(csv, "region_id,ts,demand");
+        for (int c = 0; c < HISTORY_NCOLUMNS; c++) buf_printf(csv, ",%s", HISTORY_COLUMNS[c][0]);
+        buf_putc(csv, '\n');
+        for (size_t i = 0; i < h.filled; i++) {
+            history_row *r = &h.rows[i];
+            if (isnan(r->demand)) continue; /* older than the engine's 8 days: cannot happen
+                                             * when filled a quarter later */
+            buf_printf(csv, "%s,%lld,%.0f", r->region, (long long)r->ts, r->demand);
+            for (int c = 0; c < HISTORY_NCOLUMNS; c++) {
+                if (isnan(r->exog[c])) buf_putc(csv, ',');
+                else buf_printf(csv, ",%.9g", r->exog[c]);
+            }
+            buf_putc(csv, '\n');
+        }
+        if (events) *events = st.events;
+        if (h.filled == 0)
+            rc = surge_fail(err, SURGE_EINVAL, "log",
+                            "the log holds no complete 15-minute quarter of events in that "
+                            "range: nothing to train on");
+    }
+    stream_engine_free(e);
+    free(h.rows);
+    free(h.ids);
+    free(h.set);
+    return rc;
+}
+
 int cli_replay_command(int argc, char **argv)
 {
     surge_error err;
@@ -188,9 +435,7 @@ int cli_replay_command(int argc, char **argv)
 
     rc = 1;
     replay r = {0};
-    bus *b = NULL;
     stream_engine *e = NULL;
-    head heads[STREAM_SOURCES] = {0};
     FILE *features = NULL;
     char(*ids)[GEOHASH_MAX + 1] = malloc(65536 * sizeof *ids);
     feature_set *set = malloc(sizeof *set);
@@ -205,114 +450,36 @@ int cli_replay_command(int argc, char **argv)
               "cancel_rate,driver_locations,driver_statuses\n",
               r.aggregates);
     if (features) write_features_header(features);
-
-    char url[1200];
-    bus_config bc;
-    cli_bus_settings(cfg, url, sizeof url, &bc);
-    bc.read_only = true;
-    if (!(b = bus_open(url, &bc, &err))) {
-        fprintf(stderr, "surge: %s\n", err.message);
-        goto close;
-    }
     stream_config sc;
     cli_stream_settings(cfg, &sc);
     stream_engine_callbacks cb = {.window_closed = on_window, .late_event = on_late, .ctx = &r};
     e = stream_engine_new(&sc.engine, &cb);
     if (!e || !ids || !set) goto close;
-    /* calendar features in each region's time zone, as the server computes them */
-    char db_url[1200];
-    if (cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err) == 0) {
-        store_db *db = store_db_open(db_url, &err);
-        store_region *regions = NULL;
-        size_t nr = 0;
-        if (db && store_region_list(db, &regions, &nr, &err) == 0) {
-            for (size_t i = 0; i < nr; i++) {
-                const tz_zone *z = tz_load(regions[i].timezone, &err);
-                if (z) stream_engine_set_timezone(e, regions[i].region_id, z);
-            }
-            free(regions);
-        }
-        store_db_close(db);
+    set_time_zones(cfg, e);
+    snapshot_ctx snap = {features, ids, set};
+    replay_stats st;
+    if (replay_log(cfg, e, from, to, features ? every * 60000 : 0, on_snapshot, &snap, quiet, &st,
+                   &err)) {
+        fprintf(stderr, "surge: %s\n", err.message);
+        goto close;
     }
-
-    uint64_t skipped = 0, decode_errors = 0, events = 0;
-    int64_t total = 0, t0 = time_mono_ns(), last_progress = t0;
-    for (int src = 0; src < STREAM_SOURCES; src++) {
-        bus_topic topic = INPUTS[src / BUS_PARTITIONS];
-        int p = src % BUS_PARTITIONS;
-        int64_t start;
-        if (bus_start_offset(b, topic, p, &start, &err) ||
-            bus_end_offset(b, topic, p, &heads[src].end, &err) ||
-            !(heads[src].consumer = bus_consumer_open(b, topic, p, start, &err)) ||
-            head_advance(&heads[src], topic, from, to, &skipped, &decode_errors, &err)) {
-            fprintf(stderr, "surge: %s\n", err.message);
-            goto close;
-        }
-        total += heads[src].end - start;
-    }
-    int64_t next_snapshot = INT64_MIN;
-    for (;;) {
-        /* the source whose head is earliest in event time (ties: the lowest source) */
-        int best = -1;
-        for (int src = 0; src < STREAM_SOURCES; src++)
-            if (heads[src].valid && (best < 0 || heads[src].ev.ts_ms < heads[best].ev.ts_ms))
-                best = src;
-        if (best < 0) break;
-        head *h = &heads[best];
-        if (features) {
-            int64_t minute = h->ev.ts_ms - ((h->ev.ts_ms % 60000) + 60000) % 60000;
-            if (next_snapshot == INT64_MIN) next_snapshot = minute + every * 60000;
-            while (h->ev.ts_ms >= next_snapshot) {
-                write_snapshot(features, e, next_snapshot, ids, 65536, set);
-                next_snapshot += every * 60000;
-            }
-        }
-        stream_engine_process(e, best, &h->ev);
-        events++;
-        if (head_advance(h, INPUTS[best / BUS_PARTITIONS], from, to, &skipped, &decode_errors,
-                         &err)) {
-            fprintf(stderr, "surge: %s\n", err.message);
-            goto close;
-        }
-        /* a source that has no more events must not hold the watermark back */
-        if (!h->valid) stream_engine_set_idle(e, best, true);
-        if (!quiet && (events & 0xffff) == 0) {
-            int64_t now = time_mono_ns();
-            if (now - last_progress >= 2000000000LL) {
-                int64_t done = 0;
-                for (int src = 0; src < STREAM_SOURCES; src++) done += heads[src].offset;
-                char ts[40];
-                time_format_rfc3339(stream_engine_stream_time(e), ts, sizeof ts);
-                fprintf(stderr, "replay: %llu events (%.0f/s), event time %s, %.0f%% of the log\n",
-                        (unsigned long long)events, events / ((now - t0) / 1e9), ts,
-                        total ? 100.0 * (double)done / (double)total : 100.0);
-                last_progress = now;
-            }
-        }
-    }
-    if (features && next_snapshot != INT64_MIN)
-        write_snapshot(features, e, next_snapshot, ids, 65536, set);
-    stream_engine_finish(e);
-    double elapsed = (time_mono_ns() - t0) / 1e9;
-    stream_engine_stats st;
-    stream_engine_stats_get(e, &st);
+    stream_engine_stats es;
+    stream_engine_stats_get(e, &es);
     if (json)
         printf("{\"events\":%llu,\"late_events\":%llu,\"windows\":%llu,\"regions\":%zu,"
                "\"skipped_out_of_range\":%llu,\"decode_errors\":%llu,\"elapsed_s\":%.3f,"
                "\"events_per_s\":%.0f}\n",
-               (unsigned long long)events, (unsigned long long)r.late_count,
-               (unsigned long long)r.windows, st.regions, (unsigned long long)skipped,
-               (unsigned long long)decode_errors, elapsed, elapsed > 0 ? events / elapsed : 0);
+               (unsigned long long)st.events, (unsigned long long)r.late_count,
+               (unsigned long long)r.windows, es.regions, (unsigned long long)st.skipped,
+               (unsigned long long)st.decode_errors, st.elapsed_s,
+               st.elapsed_s > 0 ? st.events / st.elapsed_s : 0);
     else if (!quiet)
         fprintf(stderr, "replay: %llu events (%llu late), %llu windows, %zu regions in %.2f s\n",
-                (unsigned long long)events, (unsigned long long)r.late_count,
-                (unsigned long long)r.windows, st.regions, elapsed);
+                (unsigned long long)st.events, (unsigned long long)r.late_count,
+                (unsigned long long)r.windows, es.regions, st.elapsed_s);
     rc = 0;
 close:
-    for (int src = 0; src < STREAM_SOURCES; src++)
-        if (heads[src].consumer) bus_consumer_close(heads[src].consumer);
     stream_engine_free(e);
-    bus_close(b);
     if (r.aggregates && fclose(r.aggregates)) rc = 1;
     if (r.late && fclose(r.late)) rc = 1;
     if (features && fclose(features)) rc = 1;

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_BATCH 512 /* records per source per round: keeps sources interleaved */
+#define ROUND_EVENTS 8192 /* events per round between publishing and checkpoint checks */
 #define GROUP "surge-stream"
 #define CHECKPOINT_FILE "checkpoint.bin"
 #define CHECKPOINT_HEADER_MAGIC 0x3154504b43475253ULL /* "SRGCKPT1" */
@@ -35,6 +35,11 @@ struct stream {
     bus_consumer *consumers[STREAM_SOURCES];
     int64_t next_offset[STREAM_SOURCES];
     int64_t last_record_ms[STREAM_SOURCES]; /* wall clock, for idleness */
+    /* each source's next record, read and decoded but not processed yet: next_offset is its
+     * offset, so a checkpoint never counts it */
+    event_view heads[STREAM_SOURCES];
+    bool head_valid[STREAM_SOURCES];
+    int64_t head_offset[STREAM_SOURCES];
     uint64_t rounds_published;               /* publish cycles done (stream_sync) */
     stream_stats stats;
 
@@ -279,43 +284,68 @@ static void produce_signals(stream *s)
     s->stats.signals_published += produced;
 }
 
-/* One round: up to READ_BATCH records from every source. Returns the records processed. */
+/* Reads the next decodable record of src into its head (skipping, and counting, records that
+ * do not decode). The record's bytes stay valid until the next read on that consumer. */
+static void head_fill(stream *s, int src)
+{
+    bus_record rec;
+    surge_error err;
+    int rc;
+    while ((rc = bus_consumer_next(s->consumers[src], &rec, &err)) == 1) {
+        if (event_view_decode(source_topic(src), rec.value, rec.value_len, &s->heads[src],
+                              &err) == 0) {
+            s->head_valid[src] = true;
+            s->head_offset[src] = rec.offset;
+            return;
+        }
+        s->next_offset[src] = rec.offset + 1;
+        if (s->stats.decode_errors++ < 10)
+            log_error("stream", "%s/%d offset %lld skipped: %s",
+                      BUS_TOPIC_NAMES[source_topic(src)], source_partition(src),
+                      (long long)rec.offset, err.message);
+    }
+    if (rc < 0)
+        log_error("stream", "reading %s/%d: %s", BUS_TOPIC_NAMES[source_topic(src)],
+                  source_partition(src), err.message);
+}
+
+/* One round: the sources' records merged by event time (the earliest head first), up to
+ * ROUND_EVENTS, so partitions advance together in event time however unevenly they were
+ * written (a backfill posted region by region would otherwise let one partition run hours
+ * ahead of another). A source with nothing to read holds the watermark back until it is idle
+ * for stream.idle_timeout_s. Returns the events processed. */
 static size_t read_round(stream *s, int64_t now)
 {
-    size_t total = 0;
     for (int src = 0; src < STREAM_SOURCES; src++) {
+        if (!s->head_valid[src]) head_fill(s, src);
         int64_t end;
         surge_error eerr;
-        if (bus_end_offset(s->bus, source_topic(src), source_partition(src), &end, &eerr) == 0)
-            stream_engine_set_pending(s->engine, src, end > s->next_offset[src]);
-    }
-    for (int src = 0; src < STREAM_SOURCES; src++) {
-        bus_consumer *c = s->consumers[src];
-        if (!c) continue;
-        bus_record rec;
-        surge_error err;
-        int got = 0, rc;
-        while (got < READ_BATCH && (rc = bus_consumer_next(c, &rec, &err)) == 1) {
-            if (got == 0) stream_engine_set_idle(s->engine, src, false);
-            got++;
-            s->next_offset[src] = rec.offset + 1;
-            event_view ev;
-            if (event_view_decode(source_topic(src), rec.value, rec.value_len, &ev, &err)) {
-                if (s->stats.decode_errors++ < 10)
-                    log_error("stream", "%s/%d offset %lld skipped: %s",
-                              BUS_TOPIC_NAMES[source_topic(src)], source_partition(src),
-                              (long long)rec.offset, err.message);
-                continue;
-            }
-            stream_engine_process(s->engine, src, &ev);
-        }
-        if (got) s->last_record_ms[src] = now;
-        else if (now - s->last_record_ms[src] >= s->cfg.idle_timeout_ms)
+        bool unread = s->head_valid[src];
+        if (!unread &&
+            bus_end_offset(s->bus, source_topic(src), source_partition(src), &end, &eerr) == 0)
+            unread = end > s->next_offset[src];
+        stream_engine_set_pending(s->engine, src, unread);
+        if (s->head_valid[src]) {
+            s->last_record_ms[src] = now;
+            stream_engine_set_idle(s->engine, src, false);
+        } else if (now - s->last_record_ms[src] >= s->cfg.idle_timeout_ms) {
             stream_engine_set_idle(s->engine, src, true);
-        if (got == 0 && rc < 0)
-            log_error("stream", "reading %s/%d: %s", BUS_TOPIC_NAMES[source_topic(src)],
-                      source_partition(src), err.message);
-        total += (size_t)got;
+        }
+    }
+    size_t total = 0;
+    while (total < ROUND_EVENTS) {
+        int best = -1;
+        for (int src = 0; src < STREAM_SOURCES; src++)
+            if (s->head_valid[src] &&
+                (best < 0 || s->heads[src].ts_ms < s->heads[best].ts_ms))
+                best = src;
+        if (best < 0) break;
+        stream_engine_process(s->engine, best, &s->heads[best]);
+        s->next_offset[best] = s->head_offset[best] + 1;
+        s->head_valid[best] = false;
+        total++;
+        head_fill(s, best);
+        if (!s->head_valid[best]) break; /* refill the others' status before going on */
     }
     return total;
 }
