@@ -343,7 +343,7 @@ int cli_replay_history(const config *cfg, int64_t from, int64_t to, bool quiet, 
     if (!rc) {
         /* quarters that ended by the last event are complete; the one in progress is not */
         history_fill(&h, e, stream_engine_stream_time(e) + 1);
-        qsort(h.rows, h.filled, sizeof *h.rows, compare_rows);
+        if (h.filled) qsort(h.rows, h.filled, sizeof *h.rows, compare_rows);
         buf_puts(csv, "region_id,ts,demand");
         for (int c = 0; c < HISTORY_NCOLUMNS; c++) buf_printf(csv, ",%s", HISTORY_COLUMNS[c][0]);
         buf_putc(csv, '\n');
