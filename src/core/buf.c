@@ -250,7 +250,13 @@ void json_put_double(buf *b, double v)
         buf_puts(b, "null");
         return;
     }
-    if (fabs(v) < 9e12) {
+    /* whole numbers (counts, epoch milliseconds) exactly as integers */
+    if (fabs(v) < 9007199254740992.0 && v == floor(v)) {
+        json_put_int(b, (int64_t)v);
+        return;
+    }
+    /* six decimals in fixed point while v * 1e6 is exact in a double (|v| < 2^53 / 1e6) */
+    if (fabs(v) < 9.0e9) {
         json_put_fixed(b, (int64_t)llround(v * 1e6), 6);
         return;
     }

@@ -303,7 +303,14 @@ static void test_json_put_double(void **state)
     json_put_double(&b, 0.1234567);
     buf_putc(&b, ',');
     json_put_double(&b, 0.0);
-    assert_string_equal(b.data, "null,null,1.5,-2,0.123457,0");
+    buf_putc(&b, ',');
+    json_put_double(&b, 1795644699102.0); /* epoch ms: exact, as an integer */
+    buf_putc(&b, ',');
+    json_put_double(&b, 8999999999.25); /* still six exact decimals */
+    buf_putc(&b, ',');
+    json_put_double(&b, 12345678901.5); /* past 2^53 / 1e6: shortest exact form */
+    assert_string_equal(b.data, "null,null,1.5,-2,0.123457,0,1795644699102,8999999999.25,"
+                                "12345678901.5");
     buf_free(&b);
 }
 
