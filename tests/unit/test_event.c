@@ -861,12 +861,12 @@ static void test_decoding_garbage_fails_cleanly(void **state)
         expect_garbage(topics[t], "\x00\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 11);
         expect_garbage(topics[t], "\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11);
     }
-    /* a topic without a schema yet */
+    /* demand-signals (the stream's records): a branch and nothing else is truncated */
     buf out;
     buf_init(&out);
     surge_error err;
     assert_int_equal(event_decode_json(codec, BUS_DEMAND_SIGNALS, "\x00", 1, &out, &err),
-                     SURGE_ENOTFOUND);
+                     SURGE_EPARSE);
     assert_int_equal(out.len, 0);
 
     /* every strict prefix of a valid record, and the record with a byte more */
