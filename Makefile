@@ -5,7 +5,7 @@ MAKEFLAGS  += --no-print-directory
 JOBS       ?= $(shell nproc)
 DEMO_ARGS  ?=
 
-.PHONY: all deps build demo test test-debug test-asan test-fuzz bench clean format docs
+.PHONY: all deps build demo test test-debug test-asan test-fuzz test-e2e bench clean format docs
 
 all: build
 
@@ -31,6 +31,10 @@ test-asan:
 	@cmake --build $(BUILD)/asan -j $(JOBS)
 	@cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+
+# the portal in real headless Chromium (tests/e2e/run.sh): screenshots go to tests/artifacts/
+test-e2e: deps build
+	@SURGE_BIN=$(BUILD)/surge tests/e2e/run.sh
 
 # libFuzzer targets (log recovery, event decoding/encoding), briefly: FUZZ_SECONDS each
 test-fuzz:

@@ -13,6 +13,8 @@ PACKAGES=(
     wrk nginx-light tzdata ca-certificates curl
     libavro-dev libsnappy-dev libzstd-dev librdkafka-dev libhiredis-dev libpq-dev
     libxgboost-dev libprotobuf-c-dev protobuf-c-compiler
+    libcurl4-openssl-dev redis-server
+    nodejs chromium
 )
 VENV=.venv
 REQUIREMENTS=tests/requirements.txt
@@ -92,4 +94,23 @@ else
     run_logged "schemathesis --help" "$VENV/bin/schemathesis" --help
     printf '%s\n' "$want" >"$STAMP"
     say "python packages: done"
+fi
+
+# ---------------------------------------------------------------- npm: the portal's tooling
+
+# uPlot (built into the binary's portal assets) and playwright-core (the end-to-end tests, with
+# Debian's chromium), pinned by package-lock.json. `npm ci` runs only when the lock changed.
+NPM_STAMP=node_modules/.package-lock.sha256
+if [[ -f package-lock.json ]]; then
+    command -v npm >/dev/null 2>&1 || die "npm not found (it comes with the nodejs package)"
+    want=$(sha256sum package-lock.json | cut -d' ' -f1)
+    have=$(cat "$NPM_STAMP" 2>/dev/null || true)
+    if [[ $want == "$have" && -d node_modules/uplot && -d node_modules/playwright-core ]]; then
+        say "npm packages: up to date with package-lock.json"
+    else
+        say "npm packages: npm ci"
+        run_logged "npm ci" npm ci --no-audit --no-fund
+        printf '%s\n' "$want" >"$NPM_STAMP"
+        say "npm packages: done"
+    fi
 fi

@@ -56,7 +56,11 @@ static void audit_admin(api_request *r, const char *what)
         if (kl > 0 && (unsigned char)key[kl - 1] >= 0xC0) kl--;
         key[kl] = 0;
     }
-    snprintf(actor, sizeof actor, "admin@%s", r->client_ip[0] ? r->client_ip : "unknown");
+    /* a portal user by name; the bearer token by the address it came from */
+    if (r->actor[0])
+        snprintf(actor, sizeof actor, "%s", r->actor);
+    else
+        snprintf(actor, sizeof actor, "admin@%s", r->client_ip[0] ? r->client_ip : "unknown");
     json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id", id, "type",
                            "config_change", "ts", (json_int_t)r->now_ms, "key", key, "value", what,
                            "actor", actor);

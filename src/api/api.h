@@ -8,6 +8,7 @@
 #include "../pricing/pricing.h"
 #include "../store/store.h"
 #include "../stream/stream.h"
+#include "../model/model.h"
 
 typedef struct api_server api_server;
 
@@ -26,8 +27,14 @@ typedef struct api_config {
     size_t ingest_max_body_bytes; /* POST /api/v1/events */
     int ingest_max_events;        /* events per request */
     bool access_log;
-    stream *stream; /* borrowed; NULL: the stream endpoints answer 503 (stream.enabled off) */
     const char *web_dir;      /* static files served at / (NULL: none) */
+    /* the portal (docs/portal.md): users as "name:role:hash,..." (borrowed, copied at start),
+     * idle session lifetime, and how many live (SSE) streams may be open at once */
+    const char *portal_users;
+    int64_t portal_session_ttl_ms;
+    int portal_live_max_clients;
+    stream *stream; /* borrowed; NULL: the stream endpoints answer 503 (stream.enabled off) */
+    model_forecaster *forecaster; /* borrowed; NULL: GET /api/v1/forecast/demand answers 503 */
 } api_config;
 
 /* Starts listening and serving on cfg->threads threads. The engine, stores, ingester and bus

@@ -11,7 +11,7 @@
 
 /* ---------------------------------------------------------------- metrics */
 
-enum { METRIC_STATUS_MAX = 20, METRIC_BUCKETS = 14, METRIC_ROUTES_MAX = 48 };
+enum { METRIC_STATUS_MAX = 20, METRIC_BUCKETS = 14, METRIC_ROUTES_MAX = 64 };
 
 void metrics_init(void);
 /* Counts one request of route (index into the route table) with status and latency. */
@@ -50,6 +50,7 @@ struct api_server {
     _Atomic bool ready;
     int64_t start_ms;
     int port;
+    struct portal *portal; /* sessions, users, the live snapshot producer (portal.c) */
 };
 
 #define API_MAX_PARAMS 2
@@ -74,6 +75,12 @@ struct api_request {
     char retry_after[16];
     const char *content_type;
     const char *allow; /* for 405 */
+    /* the portal: a response the handler built itself (assets, SSE), sent instead of out; a
+     * Set-Cookie header; who is acting (a portal user, or "" for the bearer token) and how */
+    struct MHD_Response *response;
+    char set_cookie[160];
+    char actor[64];
+    char role[16];
 };
 
 /* Writes the error body {"error":{"code","message","field"}} with the status for err->code. */
@@ -105,6 +112,10 @@ void handle_readyz(api_request *r);
 void handle_metrics(api_request *r);
 void handle_compute(api_request *r);
 void handle_explain(api_request *r);
+/* forecast_api.c: the forecast endpoint, and what every model change must call (reloads the
+ * forecaster's routing and warms the versions that serve, drops cached prices) */
+void handle_forecast_demand(api_request *r);
+void api_models_changed(api_server *s);
 /* stream_api.c */
 void handle_stream_status(api_request *r);
 void handle_region_timeline(api_request *r);
@@ -131,6 +142,45 @@ void handle_experiment_create(api_request *r);
 void handle_experiment_get(api_request *r);
 void handle_experiment_put(api_request *r);
 void handle_experiment_delete(api_request *r);
+/* models.c: the model registry and rollout */
+void handle_models_list(api_request *r);
+void handle_model_get(api_request *r);
+void handle_model_promote(api_request *r);
+void handle_model_shadow(api_request *r);
+void handle_model_canary(api_request *r);
+void handle_model_rollback(api_request *r);
+
+/* Percentile of a route's request latency (nanoseconds, a bucket's upper bound) counted since
+ * the last call with the same *prev snapshot; prev holds METRIC_BUCKETS counters, updated. 0
+ * when nothing was counted. */
+int64_t metrics_route_quantile_ns(int route, double q, uint64_t *prev);
+
+/* ---------------------------------------------------------------- portal (portal.c) */
+
+/* Starts the session table and the live snapshot producer; EINVAL naming portal.users when a
+ * user entry is malformed. */
+int portal_start(api_server *s, surge_error *err);
+/* Ends every live stream (so MHD_stop_daemon never waits on one), stops the producer. Call
+ * before MHD_stop_daemon. */
+void portal_shutdown(api_server *s);
+/* Frees what portal_start made; after MHD_stop_daemon. */
+void portal_free(api_server *s);
+/* The session check for admin routes without a valid bearer token: 0 when the request's
+ * session cookie allows it (fills r->actor and r->role); -1 when there is no session cookie
+ * (nothing written); 1 after writing the 401/403 (expired session, viewer on a change, missing
+ * or wrong CSRF token). */
+int portal_authorize(api_request *r);
+/* Records an admin change (non-GET admin route) with its result in admin_actions. */
+void portal_record_action(api_request *r);
+
+void handle_portal_asset(api_request *r);
+void handle_portal_login(api_request *r);
+void handle_portal_logout(api_request *r);
+void handle_portal_session(api_request *r);
+void handle_portal_live(api_request *r);
+void handle_portal_audit_search(api_request *r);
+void handle_portal_reports(api_request *r);
+void handle_portal_actions(api_request *r);
 
 /* The route table (server.c), for metrics labels and the OpenAPI consistency test. */
 extern const api_route API_ROUTES[];

@@ -202,16 +202,10 @@ void handle_metrics(api_request *r)
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The portal's page (portal.c serves it from the assets built into the binary). */
 void handle_index(api_request *r)
 {
-    r->content_type = "text/html; charset=utf-8";
-    buf_puts(&r->out,
-             "<!doctype html><html><head><meta charset=utf-8><title>surge</title></head><body>"
-             "<h1>surge " SURGE_VERSION "</h1><p>Real-time demand forecasting and dynamic "
-             "pricing.</p><ul><li><a href=\"/healthz\">/healthz</a></li><li><a "
-             "href=\"/readyz\">/readyz</a></li><li><a href=\"/metrics\">/metrics</a></li></ul>"
-             "<p>API: POST /api/v1/pricing/compute, GET /api/v1/pricing/explain?request_id=..., "
-             "admin under /api/v1/admin (see docs/api.md).</p></body></html>");
+    handle_portal_asset(r);
 }
 
 /* ---------------------------------------------------------------- compute */

@@ -198,3 +198,24 @@ void metrics_write(buf *out, int nroutes, const char *const *route_names,
                (unsigned long long)ps->audit_failed,
                resident_bytes(), start_ms / 1000.0, SURGE_VERSION);
 }
+
+int64_t metrics_route_quantile_ns(int route, double q, uint64_t *prev)
+{
+    if (!shards || route < 0 || route >= METRIC_ROUTES_MAX) return 0;
+    uint64_t delta[METRIC_BUCKETS], total = 0;
+    for (int b = 0; b < METRIC_BUCKETS; b++) {
+        uint64_t now = SUM(buckets[route][b]);
+        delta[b] = now - prev[b];
+        prev[b] = now;
+        total += delta[b];
+    }
+    if (!total) return 0;
+    uint64_t rank = (uint64_t)(q * (double)total), cum = 0;
+    for (int b = 0; b < METRIC_BUCKETS; b++) {
+        cum += delta[b];
+        /* the +Inf bucket reports the largest finite bound */
+        if (cum > rank || b == METRIC_BUCKETS - 1)
+            return BUCKET_NS[b] == INT64_MAX ? BUCKET_NS[METRIC_BUCKETS - 2] : BUCKET_NS[b];
+    }
+    return 0;
+}

@@ -28,6 +28,7 @@ const api_route API_ROUTES[] = {
     {"GET", "/api/v1/pricing/explain", handle_explain, false, false, false},
     {"POST", "/api/v1/events", handle_events, false, true, true},
     {"GET", "/api/v1/features/{region_id}", handle_features_get, false, false, false},
+    {"GET", "/api/v1/forecast/demand", handle_forecast_demand, false, false, false},
     {"GET", "/api/v1/stream/status", handle_stream_status, false, false, false},
     {"GET", "/api/v1/regions/{region_id}/timeline", handle_region_timeline, false, false, false},
     {"GET", "/api/v1/admin/regions", handle_regions_list, true, false, false},
@@ -50,6 +51,22 @@ const api_route API_ROUTES[] = {
     {"PUT", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_put, true, true, false},
     {"DELETE", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_delete, true,
      false, false},
+    /* the model registry and rollout (models.c, docs/models.md) */
+    {"GET", "/api/v1/admin/models", handle_models_list, true, false, false},
+    {"GET", "/api/v1/admin/models/{version}", handle_model_get, true, false, false},
+    {"POST", "/api/v1/admin/models/rollback", handle_model_rollback, true, false, false},
+    {"POST", "/api/v1/admin/models/{version}/promote", handle_model_promote, true, false, false},
+    {"POST", "/api/v1/admin/models/{version}/shadow", handle_model_shadow, true, false, false},
+    {"POST", "/api/v1/admin/models/{version}/canary", handle_model_canary, true, true, false},
+    /* the portal (portal.c, docs/portal.md) */
+    {"GET", "/assets/{file}", handle_portal_asset, false, false, false},
+    {"POST", "/api/v1/portal/login", handle_portal_login, false, true, false},
+    {"POST", "/api/v1/portal/logout", handle_portal_logout, false, false, false},
+    {"GET", "/api/v1/portal/session", handle_portal_session, false, false, false},
+    {"GET", "/api/v1/live", handle_portal_live, true, false, false},
+    {"GET", "/api/v1/admin/audit/search", handle_portal_audit_search, true, false, false},
+    {"GET", "/api/v1/admin/reports", handle_portal_reports, true, false, false},
+    {"GET", "/api/v1/admin/actions", handle_portal_actions, true, false, false},
 };
 const int API_NROUTES = (int)(sizeof API_ROUTES / sizeof API_ROUTES[0]);
 
@@ -94,6 +111,7 @@ static int route_find(const char *method, const char *path, char params[][128], 
     allow[0] = 0;
     for (int i = 0; i < API_NROUTES; i++) {
         char tmp[API_MAX_PARAMS][128];
+        for (int k = 0; k < API_MAX_PARAMS; k++) tmp[k][0] = 0; /* routes without parameters */
         if (!path_match(API_ROUTES[i].pattern, path, tmp)) continue;
         if (strcmp(API_ROUTES[i].method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(API_ROUTES[i].method, "GET") == 0)) {
@@ -335,11 +353,17 @@ static bool admin_authorized(api_request *r)
 
 static enum MHD_Result send_response(api_request *r)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type",
-                            r->content_type ? r->content_type : "application/json");
+    /* a response the handler built (portal assets, SSE) carries its own Content-Type */
+    struct MHD_Response *resp = r->response;
+    r->response = NULL;
+    if (!resp) {
+        resp = MHD_create_response_from_buffer(r->out.len, r->out.data ? r->out.data : (void *)"",
+                                               MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type",
+                                r->content_type ? r->content_type : "application/json");
+    }
+    if (r->set_cookie[0]) MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
     MHD_add_response_header(resp, "X-Trace-Id", r->trace_id);
     if (r->retry_after[0]) MHD_add_response_header(resp, "Retry-After", r->retry_after);
     if (r->allow) MHD_add_response_header(resp, "Allow", r->allow);
@@ -466,9 +490,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (!r->route) {
         api_fail(r, SURGE_ENOTFOUND, NULL, "no such endpoint: %s %s (see docs/openapi.yaml)",
                  method, url);
-    } else if (r->route->admin && !admin_authorized(r)) {
-        api_fail(r, SURGE_EAUTH, NULL, "this endpoint needs 'Authorization: Bearer <admin "
-                 "token>' (admin.token in the configuration)");
+    } else if (r->route->admin && !admin_authorized(r) && portal_authorize(r) != 0) {
+        /* portal_authorize answered 1 after writing why a session may not do this */
+        if (r->status == 200)
+            api_fail(r, SURGE_EAUTH, NULL, "this endpoint needs 'Authorization: Bearer <admin "
+                     "token>' (admin.token in the configuration) or a portal session");
+        if (r->actor[0]) portal_record_action(r);
     } else if (r->route->json_body && !content_type_ok(r)) {
         error_body(r, 415, "unsupported_media_type", NULL,
                    r->route->ndjson ? "Content-Type must be application/json or "
@@ -480,6 +507,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
         client_ip(r);
         r->route->handler(r);
+        if (r->route->admin && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            portal_record_action(r);
     }
     finish(r);
     return send_response(r);
@@ -532,6 +561,8 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
         s->rl_global = ratelimiter_new((double)cfg->rate_global_per_s,
                                        (double)cfg->rate_global_per_s);
 
+    if (portal_start(s, err)) goto fail;
+
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     bool v6 = strchr(cfg->host, ':') != NULL;
@@ -548,7 +579,8 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
     }
     int threads = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    /* suspend/resume: a live (SSE) stream waits for its next snapshot suspended, not polling */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (v6) flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
@@ -573,6 +605,8 @@ bad_host:
     surge_fail(err, SURGE_EINVAL, "listen", "'%s' is not an IP address to listen on",
                cfg->host);
 fail:
+    portal_shutdown(s);
+    portal_free(s);
     ratelimiter_free(s->rl_user);
     ratelimiter_free(s->rl_ip);
     ratelimiter_free(s->rl_global);
@@ -594,7 +628,9 @@ void api_server_stop(api_server *s)
 {
     if (!s) return;
     atomic_store(&s->ready, false);
+    portal_shutdown(s); /* ends the live streams, which MHD_stop_daemon would wait for */
     MHD_stop_daemon(s->daemon);
+    portal_free(s);
     ratelimiter_free(s->rl_user);
     ratelimiter_free(s->rl_ip);
     ratelimiter_free(s->rl_global);

@@ -66,5 +66,10 @@ extern const char CLI_TRAIN_USAGE[];
 /* `surge models list|show|promote|shadow|canary|rollback|export` (models.c). */
 int cli_models_command(int argc, char **argv);
 extern const char CLI_MODELS_USAGE[];
+/* Publishes model_update events (one per (version, status)) on the data dir's system-events
+ * topic (models.c). ECONFLICT when a running server holds the log: the caller says to use the
+ * admin API instead. */
+int cli_publish_model_updates(const config *cfg, const char *model, const char *const *versions,
+                              const char *const *statuses, size_t n, surge_error *err);
 
 #endif

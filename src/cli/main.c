@@ -5,6 +5,7 @@
 #include "bus/bus.h"
 #include "event/event.h"
 #include "ingest/ingest.h"
+#include "model/model.h"
 #include "cli/cli.h"
 #include "pricing/pricing.h"
 #include "store/store.h"
@@ -126,9 +127,18 @@ static int parse_listen(const char *listen, char *host, size_t hsize, int *port,
     return 0;
 }
 
-/* Periodic work that is nobody's request: log retention. */
+/* Periodic work that is nobody's request: log retention every minute; every
+ * model.guard_interval_s, scoring the forecasts whose window has passed and one step of the
+ * automatic canary guard (advance or roll back, published as model_update events). */
 typedef struct housekeeping {
     bus *bus;
+    model_forecaster *forecaster; /* NULL: no models */
+    stream *stream;
+    store_db *db;
+    ingest *ingest;
+    pricing_engine *engine;
+    int64_t guard_interval_ms;
+    uint64_t canary_min_samples;
     pthread_t thread;
     bool running;
     pthread_mutex_t lock;
@@ -136,20 +146,84 @@ typedef struct housekeeping {
     bool stop;
 } housekeeping;
 
+static void publish_model_update(housekeeping *hk, const char *name,
+                                 const model_version_state *v)
+{
+    const char *status = MODEL_STATUS_NAMES[v->status];
+    log_info("models", "canary guard: model %s %s is now %s", name, v->version, status);
+    if (!hk->ingest) return;
+    char id[33];
+    int64_t now = time_now_ms();
+    random_id_time(id, now);
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "event_id", id, "type",
+                           "model_update", "ts", (json_int_t)now, "model", name, "version",
+                           v->version, "status", status);
+    if (!ev) return;
+    surge_error parse_error = {0}, err;
+    ingest_result res;
+    json_t *events[1] = {ev};
+    if (ingest_batch(hk->ingest, events, &parse_error, 1, "canary-guard", now, &res, &err) ||
+        res.status != INGEST_ACCEPTED)
+        log_error("models", "publishing the model_update event failed: %s",
+                  res.status == INGEST_REJECTED ? res.error.message : err.message);
+    json_decref(ev);
+}
+
+static void models_step(housekeeping *hk)
+{
+    if (!hk->forecaster) return;
+    stream_stats ss;
+    int64_t watermark = time_now_ms();
+    if (hk->stream) {
+        stream_stats_get(hk->stream, &ss);
+        watermark = ss.watermark_ms;
+    }
+    model_forecaster_score(hk->forecaster, watermark);
+    model_guard_decision decision;
+    model_version_state changed[2];
+    size_t n = 0;
+    surge_error err;
+    const char *name = model_forecaster_name(hk->forecaster);
+    if (model_registry_guard_step(hk->db, name, model_forecaster_router(hk->forecaster),
+                                  hk->canary_min_samples, "canary-guard", &decision, changed, &n,
+                                  &err)) {
+        log_error("models", "canary guard: %s", err.message);
+        return;
+    }
+    if (!n) return;
+    for (size_t i = 0; i < n; i++) publish_model_update(hk, name, &changed[i]);
+    if (model_forecaster_reload(hk->forecaster, &err))
+        log_error("models", "reloading models: %s", err.message);
+    pricing_engine_invalidate(hk->engine);
+}
+
 static void *housekeeping_main(void *arg)
 {
     housekeeping *hk = arg;
+    int64_t last_retention = 0;
     pthread_mutex_lock(&hk->lock);
     while (!hk->stop) {
         pthread_mutex_unlock(&hk->lock);
         surge_error err;
-        int deleted = bus_apply_retention(hk->bus, time_now_ms(), &err);
-        if (deleted < 0) log_error("serve", "log retention: %s", err.message);
-        else if (deleted > 0) log_info("serve", "log retention deleted %d segments", deleted);
+        if (time_now_ms() - last_retention >= 60000) {
+            int deleted = bus_apply_retention(hk->bus, time_now_ms(), &err);
+            if (deleted < 0) log_error("serve", "log retention: %s", err.message);
+            else if (deleted > 0) log_info("serve", "log retention deleted %d segments", deleted);
+            last_retention = time_now_ms();
+        }
+        models_step(hk);
         pthread_mutex_lock(&hk->lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 60;
+        int64_t wait = hk->guard_interval_ms > 0 && hk->guard_interval_ms < 60000
+                           ? hk->guard_interval_ms
+                           : 60000;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
         pthread_cond_timedwait(&hk->wake, &hk->lock, &ts);
     }
     pthread_mutex_unlock(&hk->lock);
@@ -203,6 +277,7 @@ static int cmd_serve(int argc, char **argv)
     event_codec *codec = NULL;
     ingest *in = NULL;
     stream *st = NULL;
+    model_forecaster *forecaster = NULL;
     housekeeping hk = {0};
     char bus_url[1200];
     bus_config bc;
@@ -265,6 +340,13 @@ static int cmd_serve(int argc, char **argv)
         }
         ac.stream = st;
     }
+    if (!(forecaster = model_forecaster_new(db, config_get_string(cfg, "data_dir"),
+                                            config_get_string(cfg, "model.name"), st, fs, &err))) {
+        rc = fail(&err);
+        goto out;
+    }
+    pricing_engine_set_source(engine, model_forecaster_source(forecaster));
+    ac.forecaster = forecaster;
     ac.threads = (int)config_get_int(cfg, "http.threads");
     ac.max_connections = (int)config_get_int(cfg, "http.max_connections");
     ac.max_body_bytes = (size_t)config_get_int(cfg, "http.max_body_bytes");
@@ -278,6 +360,9 @@ static int cmd_serve(int argc, char **argv)
     ac.access_log = config_get_bool(cfg, "log.access");
     ac.ingest_max_body_bytes = (size_t)config_get_int(cfg, "ingest.max_body_bytes");
     ac.ingest_max_events = (int)config_get_int(cfg, "ingest.max_events");
+    ac.portal_users = config_get_string(cfg, "portal.users");
+    ac.portal_session_ttl_ms = config_get_int(cfg, "portal.session_ttl_s") * 1000;
+    ac.portal_live_max_clients = (int)config_get_int(cfg, "portal.live_max_clients");
 
     /* every thread started from here on inherits these blocked signals; main waits for them */
     sigset_t sigs;
@@ -292,6 +377,13 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     hk.bus = b;
+    hk.forecaster = forecaster;
+    hk.stream = st;
+    hk.db = db;
+    hk.ingest = in;
+    hk.engine = engine;
+    hk.guard_interval_ms = config_get_int(cfg, "model.guard_interval_s") * 1000;
+    hk.canary_min_samples = (uint64_t)config_get_int(cfg, "model.canary_min_samples");
     housekeeping_start(&hk);
     const char *data_dir = config_get_string(cfg, "data_dir");
     if (write_listen_addr(data_dir, ac.host, api_server_port(server)))
@@ -309,7 +401,6 @@ out:
     /* in the reverse order of start-up: no request in flight, then the audit flushed (it
      * publishes to the bus), then the bus and the stores */
     api_server_stop(server);
-    stream_stop(st);
     housekeeping_stop(&hk);
     if (engine) {
         pricing_stats ps;
@@ -320,6 +411,8 @@ out:
             log_info("serve", "stopped after %llu decisions (%llu audited)",
                      (unsigned long long)ps.computed, (unsigned long long)ps.audit_written);
     }
+    model_forecaster_free(forecaster); /* the engine (its source) is gone */
+    stream_stop(st);
     ingest_free(in);
     event_codec_free(codec);
     bus_close(b);

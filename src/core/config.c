@@ -111,6 +111,23 @@ static const config_key KEYS[] = {
      "Features of every region are rewritten this often (rolling windows, TTL)."},
     {"stream.checkpoint_interval_s", CONFIG_INT, "10", 0, 86400,
      "Stream state and consumed offsets are snapshotted together this often (0: never)."},
+    {"model.name", CONFIG_STRING, "demand", 0, 0,
+     "The registered model whose live version forecasts demand for pricing and "
+     "GET /api/v1/forecast/demand."},
+    {"model.guard_interval_s", CONFIG_INT, "30", 1, 3600,
+     "How often served forecasts are scored against realised demand and the canary guard "
+     "decides (advance 10 -> 50 -> 100 -> live, or roll back)."},
+    {"model.canary_min_samples", CONFIG_INT, "200", 1, 100000000,
+     "Scored forecasts needed from both the live version and the canary before the guard "
+     "decides."},
+    {"portal.users", CONFIG_STRING, "", 0, 0,
+     "Portal users as `name:role:hash,...`; role admin or viewer; hash "
+     "`pbkdf2-sha256$ITERATIONS$SALTHEX$HASHHEX` or `sha256$SALTHEX$HASHHEX` (docs/portal.md). "
+     "The admin token also logs in, as an admin."},
+    {"portal.session_ttl_s", CONFIG_INT, "28800", 1, 2592000,
+     "A portal session ends after this many seconds without a request."},
+    {"portal.live_max_clients", CONFIG_INT, "64", 1, 10000,
+     "Live (SSE) streams open at once; more get 503. Each also holds an HTTP connection."},
     {"log.level", CONFIG_STRING, "info", 0, 0, "debug, info, warn or error."},
     {"log.access", CONFIG_BOOL, "false", 0, 0, "Log one line per HTTP request (with its trace_id)."},
 };

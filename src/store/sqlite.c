@@ -99,6 +99,39 @@ static const char *const migrations[] = {
     "  traffic_split TEXT,"
     "  created_at INTEGER,"
     "  updated_at INTEGER);",
+    /* the model registry (DESIGN §6): one row per (name, version); JSON columns are written
+     * by src/model and read back as they are */
+    "CREATE TABLE model_versions("
+    "  name TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  canary_percent INTEGER NOT NULL DEFAULT 0,"
+    "  previous TEXT,"
+    "  manifest TEXT,"
+    "  metrics TEXT,"
+    "  params TEXT,"
+    "  importance TEXT,"
+    "  dataset TEXT,"
+    "  created_by TEXT,"
+    "  created_at INTEGER,"
+    "  updated_by TEXT,"
+    "  updated_at INTEGER,"
+    "  PRIMARY KEY(name, version));",
+    /* portal: who did which admin action, and a time index for audit search and reports
+     * (append-mostly: timestamps grow, so it costs the audit writer little) */
+    "CREATE TABLE admin_actions("
+    "  action_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  role TEXT,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  status INTEGER,"
+    "  trace_id TEXT,"
+    "  client_ip TEXT,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_logs_time ON audit_logs(timestamp);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1320,6 +1353,423 @@ static int sqlite_experiment_delete(void *impl, const char *experiment_id, surge
     return rc;
 }
 
+/* ---------------------------------------------------------------- model registry */
+
+/* Registry calls are rare (a training, a rollout step), so their statements are prepared per
+ * call instead of joining the cached table. */
+#define MODEL_COLUMNS                                                                              \
+    "name, version, sha256, status, canary_percent, previous, manifest, metrics, params,"         \
+    " importance, dataset, created_by, created_at, updated_by, updated_at"
+
+static int model_prepare(sqlite_conn *c, const char *sql, const char *what, sqlite3_stmt **s,
+                         surge_error *err)
+{
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
+    return rc == SQLITE_OK ? 0 : sql_fail(c->db, rc, what, err);
+}
+
+static int read_model(sqlite3_stmt *s, store_model *m, surge_error *err)
+{
+    memset(m, 0, sizeof *m);
+    column_text(s, 0, m->name, sizeof m->name);
+    column_text(s, 1, m->version, sizeof m->version);
+    column_text(s, 2, m->sha256, sizeof m->sha256);
+    column_text(s, 3, m->status, sizeof m->status);
+    m->canary_percent = (int)sqlite3_column_int64(s, 4);
+    column_text(s, 5, m->previous, sizeof m->previous);
+    if (column_dup(s, 6, &m->manifest_json) || column_dup(s, 7, &m->metrics_json) ||
+        column_dup(s, 8, &m->params_json) || column_dup(s, 9, &m->importance_json) ||
+        column_dup(s, 10, &m->dataset_json)) {
+        store_model_clear(m);
+        return out_of_memory("select from model_versions", err);
+    }
+    column_text(s, 11, m->created_by, sizeof m->created_by);
+    m->created_ms = sqlite3_column_int64(s, 12);
+    column_text(s, 13, m->updated_by, sizeof m->updated_by);
+    m->updated_ms = sqlite3_column_int64(s, 14);
+    return 0;
+}
+
+static int sqlite_model_insert(void *impl, const store_model *m, surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    const char *what = "insert into model_versions";
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = model_prepare(c,
+                           "INSERT INTO model_versions(" MODEL_COLUMNS ")"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?12,"
+                           " ?13)",
+                           what, &s, err);
+    if (!rc) {
+        int brc = SQLITE_OK;
+        bind_text(s, 1, m->name, &brc);
+        bind_text(s, 2, m->version, &brc);
+        bind_text(s, 3, m->sha256, &brc);
+        bind_text(s, 4, m->status, &brc);
+        bind_int64(s, 5, m->canary_percent, &brc);
+        bind_text(s, 6, m->previous, &brc);
+        bind_text(s, 7, m->manifest_json, &brc);
+        bind_text(s, 8, m->metrics_json, &brc);
+        bind_text(s, 9, m->params_json, &brc);
+        bind_text(s, 10, m->importance_json, &brc);
+        bind_text(s, 11, m->dataset_json, &brc);
+        bind_text(s, 12, m->created_by, &brc);
+        bind_int64(s, 13, m->created_ms ? m->created_ms : time_now_ms(), &brc);
+        int step = brc ? brc : sqlite3_step(s);
+        if ((step & 0xff) == SQLITE_CONSTRAINT)
+            rc = surge_fail(err, SURGE_ECONFLICT, "version", "model %s version %s exists",
+                            m->name, m->version);
+        else if (step != SQLITE_DONE)
+            rc = sql_fail(c->db, step, what, err);
+    }
+    sqlite3_finalize(s); /* repeats the step's error, already reported */
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int sqlite_model_get(void *impl, const char *name, const char *version, store_model *out,
+                            surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    const char *what = "select from model_versions";
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = model_prepare(
+        c, "SELECT " MODEL_COLUMNS " FROM model_versions WHERE name = ?1 AND version = ?2", what,
+        &s, err);
+    if (!rc) {
+        int brc = SQLITE_OK;
+        bind_text(s, 1, name, &brc);
+        bind_text(s, 2, version, &brc);
+        int step = brc ? brc : sqlite3_step(s);
+        if (step == SQLITE_ROW)
+            rc = read_model(s, out, err);
+        else if (step == SQLITE_DONE)
+            rc = surge_fail(err, SURGE_ENOTFOUND, "version", "model %s has no version %s", name,
+                            version);
+        else
+            rc = sql_fail(c->db, step, what, err);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int sqlite_model_list(void *impl, const char *name, store_model **out, size_t *count,
+                             surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    const char *what = "select from model_versions";
+    store_model *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = model_prepare(c,
+                           "SELECT " MODEL_COLUMNS " FROM model_versions"
+                           " WHERE (?1 IS NULL OR name = ?1) ORDER BY name, created_at, rowid",
+                           what, &s, err);
+    if (!rc) {
+        int brc = SQLITE_OK;
+        bind_text(s, 1, name, &brc);
+        if (brc) rc = sql_fail(c->db, brc, what, err);
+    }
+    while (!rc) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW)
+            rc = sql_fail(c->db, step, what, err);
+        else if (array_reserve((void **)&list, &cap, n, sizeof *list))
+            rc = out_of_memory(what, err);
+        else if (!(rc = read_model(s, &list[n], err)))
+            n++;
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            store_model_clear(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+static int sqlite_model_set_status(void *impl, const char *name, const store_model_change *changes,
+                                   size_t n, const char *actor, surge_error *err)
+{
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    const char *what = "update model_versions";
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = stmt_run(c, STMT_BEGIN, err);
+    if (!rc)
+        rc = model_prepare(c,
+                           "UPDATE model_versions SET status = ?3, canary_percent = ?4,"
+                           " previous = ?5, updated_by = ?6, updated_at = ?7"
+                           " WHERE name = ?1 AND version = ?2",
+                           what, &s, err);
+    int64_t now = time_now_ms();
+    for (size_t i = 0; !rc && i < n; i++) {
+        int brc = SQLITE_OK;
+        bind_text(s, 1, name, &brc);
+        bind_text(s, 2, changes[i].version, &brc);
+        bind_text(s, 3, changes[i].status, &brc);
+        bind_int64(s, 4, changes[i].canary_percent, &brc);
+        bind_text(s, 5, changes[i].previous, &brc);
+        bind_text(s, 6, actor, &brc);
+        bind_int64(s, 7, now, &brc);
+        int step = brc ? brc : sqlite3_step(s);
+        if (step != SQLITE_DONE)
+            rc = sql_fail(c->db, step, what, err);
+        else if (sqlite3_changes(c->db) != 1)
+            rc = surge_fail(err, SURGE_ENOTFOUND, "version", "model %s has no version %s", name,
+                            changes[i].version);
+        (void)sqlite3_reset(s);
+    }
+    if (!rc) rc = stmt_run(c, STMT_COMMIT, err);
+    if (rc) tx_rollback(c);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- portal queries */
+
+/* The portal's queries run seldom (a person clicking), so they are prepared per call on the
+ * main connection rather than cached with the hot statements. */
+static int portal_prepare(sqlite_conn *c, const char *sql, const char *what, sqlite3_stmt **s,
+                          surge_error *err)
+{
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, s, NULL);
+    return rc == SQLITE_OK ? 0 : sql_fail(c->db, rc, what, err);
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static int sqlite_audit_search(void *impl, const store_audit_filter *f, store_audit_row **out,
+                               size_t *count, surge_error *err)
+{
+    static const char *what = "search audit_logs";
+    /* request_id and trace_id hit their own indexes; otherwise the (region, time) or the time
+     * index bounds the scan, and LIMIT bounds the answer */
+    const char *sql =
+        nonempty(f->request_id)
+            ? "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE request_id = ?1"
+              " AND timestamp >= ?5 AND timestamp < ?6"
+              " AND (?2 IS NULL OR trace_id = ?2) AND (?3 IS NULL OR region_id = ?3)"
+              " AND (?4 IS NULL OR product_type = ?4) LIMIT ?7"
+        : nonempty(f->trace_id)
+            ? "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE trace_id = ?2"
+              " AND timestamp >= ?5 AND timestamp < ?6 AND ?1 IS NULL"
+              " AND (?3 IS NULL OR region_id = ?3) AND (?4 IS NULL OR product_type = ?4)"
+              " ORDER BY timestamp DESC LIMIT ?7"
+        : nonempty(f->region_id)
+            ? "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE region_id = ?3"
+              " AND timestamp >= ?5 AND timestamp < ?6 AND ?1 IS NULL AND ?2 IS NULL"
+              " AND (?4 IS NULL OR product_type = ?4) ORDER BY timestamp DESC LIMIT ?7"
+            : "SELECT " AUDIT_COLUMNS " FROM audit_logs INDEXED BY audit_logs_time"
+              " WHERE timestamp >= ?5 AND timestamp < ?6 AND ?1 IS NULL AND ?2 IS NULL"
+              " AND ?3 IS NULL AND (?4 IS NULL OR product_type = ?4)"
+              " ORDER BY timestamp DESC LIMIT ?7";
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    store_audit_row *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = portal_prepare(c, sql, what, &s, err);
+    if (!rc) {
+        int b = SQLITE_OK;
+        bind_text(s, 1, nonempty(f->request_id), &b);
+        bind_text(s, 2, nonempty(f->trace_id), &b);
+        bind_text(s, 3, nonempty(f->region_id), &b);
+        bind_text(s, 4, nonempty(f->product_type), &b);
+        bind_int64(s, 5, f->from_ms, &b);
+        bind_int64(s, 6, f->to_ms, &b);
+        bind_int64(s, 7, f->limit, &b);
+        if (b != SQLITE_OK) rc = sql_fail(c->db, b, what, err);
+    }
+    while (!rc) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW)
+            rc = sql_fail(c->db, step, what, err);
+        else if (array_reserve((void **)&list, &cap, n, sizeof *list))
+            rc = out_of_memory(what, err);
+        else if (!(rc = read_audit_row(s, &list[n], err)))
+            n++;
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) store_audit_row_clear(&list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+/* COUNT, revenue in cents, surge average and maximum, then the STORE_SURGE_BUCKETS counts. */
+#define REPORT_AGGREGATES                                                                          \
+    "COUNT(*), SUM(CAST(ROUND(computed_price * 100) AS INTEGER)), AVG(surge_multiplier),"          \
+    " MAX(surge_multiplier), SUM(surge_multiplier < 1.25),"                                        \
+    " SUM(surge_multiplier >= 1.25 AND surge_multiplier < 1.5),"                                   \
+    " SUM(surge_multiplier >= 1.5 AND surge_multiplier < 2),"                                      \
+    " SUM(surge_multiplier >= 2 AND surge_multiplier < 2.5),"                                      \
+    " SUM(surge_multiplier >= 2.5 AND surge_multiplier < 3), SUM(surge_multiplier >= 3)"
+
+static int sqlite_audit_report(void *impl, store_report_group group, int64_t from_ms,
+                               int64_t to_ms, const char *region_id, store_report_row **out,
+                               size_t *count, surge_error *err)
+{
+    static const char *what = "report on audit_logs";
+    /* a 31-day range has 744 hours; regions are bounded by the catalog */
+    const char *sql =
+        group == STORE_REPORT_BY_HOUR
+            ? "SELECT (timestamp / 3600000) * 3600000 AS hour, '', " REPORT_AGGREGATES
+              " FROM audit_logs WHERE timestamp >= ?1 AND timestamp < ?2"
+              " AND (?3 IS NULL OR region_id = ?3) GROUP BY hour ORDER BY hour LIMIT 1000"
+            : "SELECT 0, region_id, " REPORT_AGGREGATES
+              " FROM audit_logs WHERE timestamp >= ?1 AND timestamp < ?2"
+              " AND (?3 IS NULL OR region_id = ?3) GROUP BY region_id ORDER BY region_id"
+              " LIMIT 100000";
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    store_report_row *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = portal_prepare(c, sql, what, &s, err);
+    if (!rc) {
+        int b = SQLITE_OK;
+        bind_int64(s, 1, from_ms, &b);
+        bind_int64(s, 2, to_ms, &b);
+        bind_text(s, 3, region_id, &b);
+        if (b != SQLITE_OK) rc = sql_fail(c->db, b, what, err);
+    }
+    while (!rc) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            rc = sql_fail(c->db, step, what, err);
+        } else if (array_reserve((void **)&list, &cap, n, sizeof *list)) {
+            rc = out_of_memory(what, err);
+        } else {
+            store_report_row *r = &list[n++];
+            memset(r, 0, sizeof *r);
+            r->hour_ms = sqlite3_column_int64(s, 0);
+            column_text(s, 1, r->region_id, sizeof r->region_id);
+            r->decisions = sqlite3_column_int64(s, 2);
+            r->revenue_cents = sqlite3_column_int64(s, 3);
+            r->avg_surge = sqlite3_column_double(s, 4);
+            r->max_surge = sqlite3_column_double(s, 5);
+            for (int k = 0; k < STORE_SURGE_BUCKETS; k++)
+                r->surge_buckets[k] = sqlite3_column_int64(s, 6 + k);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+static int sqlite_admin_action_insert(void *impl, store_admin_action *a, surge_error *err)
+{
+    static const char *what = "insert into admin_actions";
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = portal_prepare(c,
+                            "INSERT INTO admin_actions(ts, actor, role, method, path, status,"
+                            " trace_id, client_ip, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                            " ?9)",
+                            what, &s, err);
+    if (!rc) {
+        int b = SQLITE_OK;
+        bind_int64(s, 1, a->ts_ms, &b);
+        bind_text(s, 2, a->actor, &b);
+        bind_text(s, 3, a->role, &b);
+        bind_text(s, 4, a->method, &b);
+        bind_text(s, 5, a->path, &b);
+        bind_int64(s, 6, a->status, &b);
+        bind_text(s, 7, a->trace_id, &b);
+        bind_text(s, 8, a->client_ip, &b);
+        bind_text(s, 9, a->detail, &b);
+        int step = b == SQLITE_OK ? sqlite3_step(s) : b;
+        if (step != SQLITE_DONE)
+            rc = sql_fail(c->db, step, what, err);
+        else
+            a->action_id = sqlite3_last_insert_rowid(c->db);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int sqlite_admin_action_list(void *impl, int64_t before_id, int limit,
+                                    store_admin_action **out, size_t *count, surge_error *err)
+{
+    static const char *what = "select from admin_actions";
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    store_admin_action *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL;
+    int rc = portal_prepare(c,
+                            "SELECT action_id, ts, actor, role, method, path, status, trace_id,"
+                            " client_ip, detail FROM admin_actions"
+                            " WHERE (?1 = 0 OR action_id < ?1) ORDER BY action_id DESC LIMIT ?2",
+                            what, &s, err);
+    if (!rc) {
+        int b = SQLITE_OK;
+        bind_int64(s, 1, before_id, &b);
+        bind_int64(s, 2, limit, &b);
+        if (b != SQLITE_OK) rc = sql_fail(c->db, b, what, err);
+    }
+    while (!rc) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            rc = sql_fail(c->db, step, what, err);
+        } else if (array_reserve((void **)&list, &cap, n, sizeof *list)) {
+            rc = out_of_memory(what, err);
+        } else {
+            store_admin_action *a = &list[n++];
+            memset(a, 0, sizeof *a);
+            a->action_id = sqlite3_column_int64(s, 0);
+            a->ts_ms = sqlite3_column_int64(s, 1);
+            column_text(s, 2, a->actor, sizeof a->actor);
+            column_text(s, 3, a->role, sizeof a->role);
+            column_text(s, 4, a->method, sizeof a->method);
+            column_text(s, 5, a->path, sizeof a->path);
+            a->status = (int)sqlite3_column_int64(s, 6);
+            column_text(s, 7, a->trace_id, sizeof a->trace_id);
+            column_text(s, 8, a->client_ip, sizeof a->client_ip);
+            column_text(s, 9, a->detail, sizeof a->detail);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
 const store_db_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .url_forms = "sqlite:///abs/path.db, sqlite://relative/path.db",
@@ -1347,4 +1797,12 @@ const store_db_ops store_sqlite_ops = {
     .experiment_get = sqlite_experiment_get,
     .experiment_list = sqlite_experiment_list,
     .experiment_delete = sqlite_experiment_delete,
+    .audit_search = sqlite_audit_search,
+    .audit_report = sqlite_audit_report,
+    .admin_action_insert = sqlite_admin_action_insert,
+    .admin_action_list = sqlite_admin_action_list,
+    .model_insert = sqlite_model_insert,
+    .model_get = sqlite_model_get,
+    .model_list = sqlite_model_list,
+    .model_set_status = sqlite_model_set_status,
 };

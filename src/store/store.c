@@ -437,6 +437,85 @@ int store_experiment_delete(store_db *db, const char *experiment_id, surge_error
     return rc ? rc : db->ops->experiment_delete(db->impl, experiment_id, err);
 }
 
+/* ---------------------------------------------------------------- portal queries */
+
+/* A backend without the portal's queries (none yet) answers "unavailable", not a crash. */
+#define CHECK_OP(db, op, err)                                                                      \
+    do {                                                                                           \
+        if (!(db)->ops->op)                                                                        \
+            return surge_fail(err, SURGE_EUNAVAILABLE, NULL, "the %s store has no " #op,           \
+                              (db)->ops->scheme);                                                  \
+    } while (0)
+
+int store_audit_search(store_db *db, const store_audit_filter *filter, store_audit_row **out,
+                       size_t *count, surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(filter, "filter", err);
+    CHECK_PTR(out, "out", err);
+    CHECK_PTR(count, "count", err);
+    *out = NULL;
+    *count = 0;
+    if (filter->limit < 1 || filter->limit > STORE_AUDIT_SEARCH_MAX)
+        return surge_fail(err, SURGE_EINVAL, "limit", "limit must be 1..%d (got %d)",
+                          STORE_AUDIT_SEARCH_MAX, filter->limit);
+    if (filter->to_ms <= filter->from_ms)
+        return surge_fail(err, SURGE_EINVAL, "to", "the time range is empty: 'to' must be after "
+                          "'from'");
+    CHECK_OP(db, audit_search, err);
+    return db->ops->audit_search(db->impl, filter, out, count, err);
+}
+
+int store_audit_report(store_db *db, store_report_group group, int64_t from_ms, int64_t to_ms,
+                       const char *region_id, store_report_row **out, size_t *count,
+                       surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(out, "out", err);
+    CHECK_PTR(count, "count", err);
+    *out = NULL;
+    *count = 0;
+    if (to_ms <= from_ms)
+        return surge_fail(err, SURGE_EINVAL, "to", "the time range is empty: 'to' must be after "
+                          "'from'");
+    if (to_ms - from_ms > STORE_REPORT_RANGE_MAX_MS)
+        return surge_fail(err, SURGE_EINVAL, "from", "a report covers at most 31 days");
+    CHECK_OP(db, audit_report, err);
+    return db->ops->audit_report(db->impl, group, from_ms, to_ms,
+                                 region_id && *region_id ? region_id : NULL, out, count, err);
+}
+
+int store_admin_action_insert(store_db *db, store_admin_action *action, surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(action, "action", err);
+    int rc;
+    if ((rc = check_text("actor", action->actor, sizeof action->actor, true, err)) ||
+        (rc = check_text("method", action->method, sizeof action->method, true, err)) ||
+        (rc = check_text("path", action->path, sizeof action->path, true, err)) ||
+        (rc = check_text("role", action->role, sizeof action->role, false, err)) ||
+        (rc = check_text("trace_id", action->trace_id, sizeof action->trace_id, false, err)) ||
+        (rc = check_text("client_ip", action->client_ip, sizeof action->client_ip, false, err)) ||
+        (rc = check_text("detail", action->detail, sizeof action->detail, false, err)))
+        return rc;
+    CHECK_OP(db, admin_action_insert, err);
+    return db->ops->admin_action_insert(db->impl, action, err);
+}
+
+int store_admin_action_list(store_db *db, int64_t before_id, int limit, store_admin_action **out,
+                            size_t *count, surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(out, "out", err);
+    CHECK_PTR(count, "count", err);
+    *out = NULL;
+    *count = 0;
+    if (limit < 1 || limit > 1000)
+        return surge_fail(err, SURGE_EINVAL, "limit", "limit must be 1..1000 (got %d)", limit);
+    CHECK_OP(db, admin_action_list, err);
+    return db->ops->admin_action_list(db->impl, before_id, limit, out, count, err);
+}
+
 /* ---------------------------------------------------------------- online feature store */
 
 feature_store *feature_store_open(const char *url, surge_error *err)
@@ -530,4 +609,93 @@ int feature_store_delete(feature_store *fs, const char *region_id, surge_error *
     if (!fs) return surge_fail(err, SURGE_EUNAVAILABLE, "store", "the feature store is not open");
     int rc = check_id_arg("region_id", region_id, err);
     return rc ? rc : fs->ops->remove(fs->impl, region_id, err);
+}
+
+/* ---------------------------------------------------------------- model registry */
+
+void store_model_clear(store_model *m)
+{
+    if (!m) return;
+    free(m->manifest_json);
+    free(m->metrics_json);
+    free(m->params_json);
+    free(m->importance_json);
+    free(m->dataset_json);
+    m->manifest_json = m->metrics_json = m->params_json = m->importance_json = m->dataset_json =
+        NULL;
+}
+
+static bool model_status_known(const char *s)
+{
+    static const char *const names[] = {"staged", "shadow", "canary", "live", "retired"};
+    for (size_t i = 0; i < COUNT_OF(names); i++)
+        if (strcmp(s, names[i]) == 0) return true;
+    return false;
+}
+
+int store_model_insert(store_db *db, const store_model *m, surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(m, "model", err);
+    int rc;
+    if ((rc = check_text("name", m->name, sizeof m->name, true, err)) ||
+        (rc = check_text("version", m->version, sizeof m->version, true, err)) ||
+        (rc = check_text("sha256", m->sha256, sizeof m->sha256, true, err)) ||
+        (rc = check_text("status", m->status, sizeof m->status, true, err)) ||
+        (rc = check_text("previous", m->previous, sizeof m->previous, false, err)) ||
+        (rc = check_text("created_by", m->created_by, sizeof m->created_by, false, err)))
+        return rc;
+    if (!model_status_known(m->status))
+        return surge_fail(err, SURGE_EINVAL, "status",
+                          "status '%s' is not staged, shadow, canary, live or retired", m->status);
+    if (m->canary_percent < 0 || m->canary_percent > 100)
+        return surge_fail(err, SURGE_EINVAL, "canary_percent",
+                          "canary_percent must be 0..100 (got %d)", m->canary_percent);
+    return db->ops->model_insert(db->impl, m, err);
+}
+
+int store_model_get(store_db *db, const char *name, const char *version, store_model *out,
+                    surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(out, "out", err);
+    int rc = check_id_arg("name", name, err);
+    if (!rc) rc = check_id_arg("version", version, err);
+    return rc ? rc : db->ops->model_get(db->impl, name, version, out, err);
+}
+
+int store_model_list(store_db *db, const char *name, store_model **out, size_t *count,
+                     surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(out, "out", err);
+    CHECK_PTR(count, "count", err);
+    *out = NULL;
+    *count = 0;
+    return db->ops->model_list(db->impl, name && *name ? name : NULL, out, count, err);
+}
+
+int store_model_set_status(store_db *db, const char *name, const store_model_change *changes,
+                           size_t n, const char *actor, surge_error *err)
+{
+    CHECK_DB(db, err);
+    int rc = check_id_arg("name", name, err);
+    if (rc) return rc;
+    if (n == 0) return 0;
+    CHECK_PTR(changes, "changes", err);
+    for (size_t i = 0; i < n; i++) {
+        const store_model_change *c = &changes[i];
+        if ((rc = check_text("version", c->version, sizeof c->version, true, err)) ||
+            (rc = check_text("status", c->status, sizeof c->status, true, err)) ||
+            (rc = check_text("previous", c->previous, sizeof c->previous, false, err)))
+            return rc;
+        if (!model_status_known(c->status))
+            return surge_fail(err, SURGE_EINVAL, "status",
+                              "status '%s' is not staged, shadow, canary, live or retired",
+                              c->status);
+        if (c->canary_percent < 0 || c->canary_percent > 100)
+            return surge_fail(err, SURGE_EINVAL, "canary_percent",
+                              "canary_percent must be 0..100 (got %d)", c->canary_percent);
+    }
+    return db->ops->model_set_status(db->impl, name, changes, n, actor ? actor : "", err);
 }

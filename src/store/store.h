@@ -160,6 +160,111 @@ int store_experiment_list(store_db *db, store_experiment **out, size_t *count,
                                                 the array */
 int store_experiment_delete(store_db *db, const char *experiment_id, surge_error *err);
 
+/* ---------------------------------------------------------------- portal queries */
+
+#define STORE_AUDIT_SEARCH_MAX 1000  /* rows one search returns at most */
+#define STORE_REPORT_RANGE_MAX_MS (31LL * 24 * 3600 * 1000) /* a report covers at most 31 days */
+#define STORE_SURGE_BUCKETS 6 /* [1,1.25) [1.25,1.5) [1.5,2) [2,2.5) [2.5,3) [3,inf) */
+
+/* Audit search (the portal's Audit page). Every filter that is not NULL/empty must match; the
+ * time range [from_ms, to_ms) is always applied, so a search is bounded by an index. */
+typedef struct store_audit_filter {
+    const char *request_id, *trace_id, *region_id, *product_type;
+    int64_t from_ms, to_ms;
+    int limit; /* 1..STORE_AUDIT_SEARCH_MAX */
+} store_audit_filter;
+
+/* Newest first. *out is malloc'd: clear each row with store_audit_row_clear, then free it. */
+int store_audit_search(store_db *db, const store_audit_filter *filter, store_audit_row **out,
+                       size_t *count, surge_error *err);
+
+/* One line of a report: the decisions of one hour (by_hour) or one region (by_region) in the
+ * range. "revenue" is the sum of quoted prices: the audit holds quotes, not completed trips. */
+typedef struct store_report_row {
+    int64_t hour_ms;                   /* by hour: the hour's start; by region: 0 */
+    char region_id[STORE_REGION_ID_MAX]; /* by region: the region; by hour: "" */
+    int64_t decisions;
+    int64_t revenue_cents;
+    double avg_surge, max_surge;
+    int64_t surge_buckets[STORE_SURGE_BUCKETS];
+} store_report_row;
+
+typedef enum store_report_group { STORE_REPORT_BY_HOUR, STORE_REPORT_BY_REGION } store_report_group;
+
+/* Aggregates audit_logs over [from_ms, to_ms) (at most STORE_REPORT_RANGE_MAX_MS), for one
+ * region when region_id is not NULL/empty. by_hour rows ascend by hour, by_region rows by
+ * region_id. *out is malloc'd (caller frees). */
+int store_audit_report(store_db *db, store_report_group group, int64_t from_ms, int64_t to_ms,
+                       const char *region_id, store_report_row **out, size_t *count,
+                       surge_error *err);
+
+/* One admin action (who, what, when, result), whatever the channel: portal or bearer token. */
+typedef struct store_admin_action {
+    int64_t action_id; /* assigned by insert */
+    int64_t ts_ms;
+    char actor[STORE_NAME_MAX];
+    char role[16];
+    char method[8];
+    char path[256];
+    int status;        /* the HTTP status the action got */
+    char trace_id[40];
+    char client_ip[64];
+    char detail[512];  /* the request body (cut) or a note; never a password */
+} store_admin_action;
+
+int store_admin_action_insert(store_db *db, store_admin_action *action, surge_error *err);
+/* Newest first, at most limit (1..1000) with action_id < before_id (0: from the newest). *out
+ * is malloc'd (caller frees). */
+int store_admin_action_list(store_db *db, int64_t before_id, int limit, store_admin_action **out,
+                            size_t *count, surge_error *err);
+
+/* ---------------------------------------------------------------- model registry */
+
+#define STORE_MODEL_VERSION_MAX 32
+
+/* One registered model version (DESIGN §6). The artifacts themselves are files under
+ * <data_dir>/models named by their sha256; the row describes them. */
+typedef struct store_model {
+    char name[STORE_NAME_MAX];              /* "demand" */
+    char version[STORE_MODEL_VERSION_MAX];  /* semver */
+    char sha256[65];                        /* the version's identity (docs/models.md) */
+    char status[16];                        /* staged | shadow | canary | live | retired */
+    int canary_percent;                     /* 1..100 while canary, else 0 */
+    char previous[STORE_MODEL_VERSION_MAX]; /* live: the version it replaced, for rollback */
+    char *manifest_json;   /* owned; features, horizons, step, artifacts */
+    char *metrics_json;    /* owned; per-horizon metrics */
+    char *params_json;     /* owned; hyperparameters */
+    char *importance_json; /* owned; feature importance */
+    char *dataset_json;    /* owned; where the training data came from */
+    char created_by[STORE_NAME_MAX];
+    int64_t created_ms;
+    char updated_by[STORE_NAME_MAX];
+    int64_t updated_ms;
+} store_model;
+
+/* Frees the JSON strings of a row (not the row). */
+void store_model_clear(store_model *m);
+
+/* A status change of one version, as written by store_model_set_status. */
+typedef struct store_model_change {
+    char version[STORE_MODEL_VERSION_MAX];
+    char status[16];
+    int canary_percent;
+    char previous[STORE_MODEL_VERSION_MAX];
+} store_model_change;
+
+/* insert: ECONFLICT when (name, version) exists. get: ENOTFOUND when it does not. list: every
+ * version of name (all names when NULL), oldest first; clear each row, then free the array.
+ * set_status applies all changes of one model in one transaction (all or nothing, ENOTFOUND
+ * when a version does not exist), stamping updated_by and updated_ms. */
+int store_model_insert(store_db *db, const store_model *m, surge_error *err);
+int store_model_get(store_db *db, const char *name, const char *version, store_model *out,
+                    surge_error *err);
+int store_model_list(store_db *db, const char *name, store_model **out, size_t *count,
+                     surge_error *err);
+int store_model_set_status(store_db *db, const char *name, const store_model_change *changes,
+                           size_t n, const char *actor, surge_error *err);
+
 /* ---------------------------------------------------------------- online feature store */
 
 #define FEATURE_NAME_MAX 48

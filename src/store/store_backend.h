@@ -44,6 +44,25 @@ typedef struct store_db_ops {
                           surge_error *err);
     int (*experiment_list)(void *impl, store_experiment **out, size_t *count, surge_error *err);
     int (*experiment_delete)(void *impl, const char *experiment_id, surge_error *err);
+
+    /* the portal's queries (store.c has checked ranges and limits) */
+    int (*audit_search)(void *impl, const store_audit_filter *filter, store_audit_row **out,
+                        size_t *count, surge_error *err);
+    int (*audit_report)(void *impl, store_report_group group, int64_t from_ms, int64_t to_ms,
+                        const char *region_id, store_report_row **out, size_t *count,
+                        surge_error *err);
+    int (*admin_action_insert)(void *impl, store_admin_action *action, surge_error *err);
+    int (*admin_action_list)(void *impl, int64_t before_id, int limit, store_admin_action **out,
+                             size_t *count, surge_error *err);
+
+    /* the model registry (store.c has checked names, versions and the change count) */
+    int (*model_insert)(void *impl, const store_model *m, surge_error *err);
+    int (*model_get)(void *impl, const char *name, const char *version, store_model *out,
+                     surge_error *err);
+    int (*model_list)(void *impl, const char *name, store_model **out, size_t *count,
+                      surge_error *err);
+    int (*model_set_status)(void *impl, const char *name, const store_model_change *changes,
+                            size_t n, const char *actor, surge_error *err);
 } store_db_ops;
 
 extern const store_db_ops store_sqlite_ops;

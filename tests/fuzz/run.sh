@@ -81,3 +81,20 @@ for target in tests/fuzz/fuzz_event_*.c; do
         -print_final_stats=1 -artifact_prefix="$FUZZ_BUILD/" "${dict[@]}" "$FUZZ_BUILD/corpus-$name"
     say "$name: no crash, leak or hang in ${FUZZ_SECONDS}s"
 done
+
+# The model loaders (src/model): fuzz_model_load, seeded with small models and their ONNX exports.
+protoc-c --c_out="$FUZZ_BUILD" --proto_path=src/model src/model/onnx.proto
+model_sources=(src/core/*.c src/model/ensemble.c src/model/xgb_json.c src/model/onnx.c "$FUZZ_BUILD/onnx.pb-c.c")
+model_libs=$(pkg-config --libs jansson libprotobuf-c)
+say "building $FUZZ_BUILD/fuzz_model_load"
+clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I"$FUZZ_BUILD" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "${model_sources[@]}" tests/fuzz/fuzz_model_load.c -o "$FUZZ_BUILD/fuzz_model_load" $model_libs -lpthread -lm
+gcc -std=c11 -D_GNU_SOURCE -O1 -Isrc -I"$FUZZ_BUILD" "${model_sources[@]}" tests/fuzz/make_model_seeds.c \
+    -o "$FUZZ_BUILD/make_model_seeds" $model_libs -lpthread -lm
+mkdir -p "$FUZZ_BUILD/seeds-fuzz_model_load" "$FUZZ_BUILD/corpus-fuzz_model_load"
+"$FUZZ_BUILD/make_model_seeds" "$FUZZ_BUILD/seeds-fuzz_model_load"
+say "fuzzing fuzz_model_load for ${FUZZ_SECONDS}s"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$FUZZ_BUILD/fuzz_model_load" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -dict=tests/fuzz/fuzz_model_load.dict -artifact_prefix="$FUZZ_BUILD/" \
+    "$FUZZ_BUILD/corpus-fuzz_model_load" "$FUZZ_BUILD/seeds-fuzz_model_load"
+say "fuzz_model_load: no crash, leak or hang in ${FUZZ_SECONDS}s"

@@ -812,7 +812,7 @@ def test_healthz_readyz_and_index(surge_server, tmp_path):
                         "checks": {"server": "ok", "db": "ok", "audit_queue_depth": 0}}
     r = srv.get("/")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
-    assert "<h1>surge" in r.text
+    assert "<title>surge" in r.text and "/assets/app.js" in r.text  # the portal
     assert srv.request("HEAD", "/healthz").status_code == 200
 
 

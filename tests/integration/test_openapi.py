@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
-from conftest import ADMIN_TOKEN, REPO
+from conftest import ADMIN_TOKEN, REPO, run_surge
 
 OPENAPI = REPO / "docs" / "openapi.yaml"
 SERVER_C = REPO / "src" / "api" / "server.c"
@@ -324,6 +325,66 @@ def test_real_responses_of_every_kind_conform_to_the_document(surge_server):
     check(events, "POST", srv.request("POST", events, data=json.dumps(ev).encode(), headers={
         "Content-Type": "text/plain"}), 415)
 
+    # the model registry (docs/models.md): two small trainings into the running server's data
+    # dir, then every model route's success and its usual refusals
+    sys.path.insert(0, str(REPO / "tests" / "model"))
+    from history import write_history
+    history = srv.data_dir / "history.csv"
+    write_history(history, regions=1, weeks=3, step_min=60, seed=1)
+    for _ in range(2):
+        out = run_surge("train", "--input", str(history), "--data-dir", str(srv.data_dir),
+                        "--rounds", "5")
+        assert out.returncode == 0, out.stderr
+    models = "/api/v1/admin/models"
+    check(models, "GET", srv.admin("GET", models), 200)
+    check(models + "/{version}", "GET", srv.admin("GET", models + "/0.1.0"), 200)
+    check(models + "/{version}", "GET", srv.admin("GET", models + "/9.9.9"), 404)
+    check(models + "/{version}/promote", "POST", srv.admin("POST", models + "/0.1.0/promote"),
+          200)
+    check(models + "/{version}/shadow", "POST", srv.admin("POST", models + "/0.2.0/shadow"), 200)
+    check(models + "/{version}/canary", "POST",
+          srv.admin("POST", models + "/0.2.0/canary", json={"percent": 10}), 200)
+    check(models + "/{version}/canary", "POST",
+          srv.admin("POST", models + "/0.2.0/canary", json={"percent": 10}), 409)
+    check(models + "/{version}/canary", "POST",
+          srv.admin("POST", models + "/0.2.0/canary", json={"percent": 0}), 422)
+    check(models + "/rollback", "POST", srv.admin("POST", models + "/rollback"), 200)
+
+
+    # forecasting (live version 0.1.0 after the rollback above) and the stream
+    forecast = "/api/v1/forecast/demand"
+    check(forecast, "GET", srv.get(forecast, params={"region_id": "dr5ru", "horizon": 60}), 200)
+    check(forecast, "GET", srv.get(forecast, params={"region_id": "dr5ru", "horizon": 7}), 422)
+    check(forecast, "GET", srv.get(forecast, params={"region_id": "zzzzz"}), 404)
+    check("/api/v1/stream/status", "GET", srv.get("/api/v1/stream/status"), 200)
+    timeline = "/api/v1/regions/{region_id}/timeline"
+    check(timeline, "GET", srv.get("/api/v1/regions/dr5ru/timeline"), 200)
+    check(timeline, "GET", srv.get("/api/v1/regions/dr5ru/timeline?minutes=999"), 422)
+
+    # the portal (docs/portal.md)
+    asset = check("/assets/{file}", "GET", srv.get("/assets/app.js"), 200)
+    check("/assets/{file}", "GET",
+          srv.get("/assets/app.js", headers={"If-None-Match": asset.headers["ETag"]}), 304)
+    check("/assets/{file}", "GET", srv.get("/assets/nope.js"), 404)
+    login, session_path = "/api/v1/portal/login", "/api/v1/portal/session"
+    portal = requests.Session()
+    csrf = check(login, "POST", portal.post(srv.url + login, json={"token": ADMIN_TOKEN}),
+                 200).json()["csrf_token"]
+    check(login, "POST", srv.post(login, json={"token": "not-the-admin-token"}), 401)
+    check(login, "POST", srv.post(login, json={"username": "alice"}), 422)
+    check(session_path, "GET", portal.get(srv.url + session_path), 200)
+    check(session_path, "GET", srv.get(session_path), 401)
+    check("/api/v1/live", "GET", srv.get("/api/v1/live", headers=admin), 200)
+    check("/api/v1/live", "GET", srv.get("/api/v1/live"), 401)
+    for path, bad in (("/api/v1/admin/audit/search", "?limit=0"),
+                      ("/api/v1/admin/reports", "?from=yesterday"),
+                      ("/api/v1/admin/actions", "?limit=0")):
+        check(path, "GET", srv.get(path, headers=admin), 200)
+        check(path, "GET", srv.get(path + bad, headers=admin), 422)
+    logout = "/api/v1/portal/logout"
+    check(logout, "POST", portal.post(srv.url + logout), 403)
+    check(logout, "POST", portal.post(srv.url + logout, headers={"X-CSRF-Token": csrf}), 200)
+
     # the statuses every route can give, documented once as components
     doc = openapi()
     components = to_json_schema(doc["components"])
@@ -362,7 +423,8 @@ def test_event_schemas_are_the_avro_schemas():
 
     mapping = schemas["Event"]["discriminator"]["mapping"]
     avsc_files = sorted(p.stem for p in (REPO / "schemas").glob("*.avsc"))
-    assert sorted(mapping) == sorted(t for t in avsc_files if t != "pricing_decision")
+    assert sorted(mapping) == sorted(t for t in avsc_files
+                                     if t not in ("pricing_decision", "demand_signal"))
     assert [s["$ref"] for s in schemas["Event"]["oneOf"]] == list(mapping.values())
     for type_name, ref in mapping.items():
         avro = _json.loads((REPO / "schemas" / f"{type_name}.avsc").read_text())

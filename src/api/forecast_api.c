@@ -1,0 +1,104 @@
+/* forecast_api.c: GET /api/v1/forecast/demand, the forecast of the version that serves the
+ * caller, and the hook every model change goes through (reload, re-route, drop cached
+ * prices). */
+#include "api/api_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api_models_changed(api_server *s)
+{
+    if (s->cfg.forecaster) {
+        surge_error err;
+        if (model_forecaster_reload(s->cfg.forecaster, &err))
+            log_error("api", "reloading models: %s", err.message);
+    }
+    pricing_engine_invalidate(s->engine);
+}
+
+static void put_number(buf *o, double v)
+{
+    if (isfinite(v)) json_put_double(o, v);
+    else buf_puts(o, "null");
+}
+
+void handle_forecast_demand(api_request *r)
+{
+    const char *region = api_query(r, "region_id");
+    const char *hs = api_query(r, "horizon");
+    const char *user = api_query(r, "user_id");
+    if (!region || !*region) {
+        api_fail(r, SURGE_EINVAL, "region_id", "region_id is required (a geohash region)");
+        return;
+    }
+    if (!geohash_valid(region) || strlen(region) >= STORE_REGION_ID_MAX) {
+        api_fail(r, SURGE_EINVAL, "region_id", "'%.40s' is not a geohash region id", region);
+        return;
+    }
+    long horizon = 60;
+    if (hs) {
+        char *end;
+        horizon = strtol(hs, &end, 10);
+        if (!*hs || *end || horizon < 15 || horizon > 1440 || horizon % 15) {
+            api_fail(r, SURGE_EINVAL, "horizon",
+                     "horizon must be minutes in 15..1440, a multiple of 15; got '%.20s'", hs);
+            return;
+        }
+    }
+    if (!pricing_engine_has_region(r->server->engine, region, NULL)) {
+        api_fail(r, SURGE_ENOTFOUND, "region_id",
+                 "region '%s' is not configured (list regions with GET /api/v1/admin/regions)",
+                 region);
+        return;
+    }
+    if (!r->server->cfg.forecaster) {
+        api_fail(r, SURGE_EUNAVAILABLE, NULL, "forecasting is not running in this server");
+        return;
+    }
+    model_forecast_point p[MODEL_HORIZONS_MAX];
+    char version[MODEL_VERSION_MAX];
+    model_features_from from;
+    surge_error err;
+    int n = model_forecaster_forecast(r->server->cfg.forecaster, region, user, r->now_ms, p,
+                                      MODEL_HORIZONS_MAX, version, &from, &err);
+    if (n < 0) {
+        api_error(r, &err);
+        return;
+    }
+    char ts[40];
+    buf *o = &r->out;
+    buf_puts(o, "{\"region_id\":");
+    json_put_string(o, region);
+    buf_puts(o, ",\"model_version\":");
+    json_put_string(o, version);
+    buf_puts(o, ",\"generated_at\":");
+    time_format_rfc3339(r->now_ms, ts, sizeof ts);
+    json_put_string(o, ts);
+    buf_puts(o, ",\"horizon_min\":");
+    json_put_int(o, horizon);
+    buf_puts(o, ",\"features\":");
+    json_put_string(o, from == MODEL_FEATURES_ONLINE_STORE ? "online_store"
+                       : from == MODEL_FEATURES_RECOMPUTED ? "recomputed_from_stream"
+                                                           : "none");
+    buf_puts(o, ",\"points\":[");
+    int written = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i].horizon_min > horizon) continue;
+        buf_puts(o, written++ ? ",{\"ts\":" : "{\"ts\":");
+        time_format_rfc3339(p[i].origin_ms, ts, sizeof ts);
+        json_put_string(o, ts);
+        buf_puts(o, ",\"horizon_min\":");
+        json_put_int(o, p[i].horizon_min);
+        buf_puts(o, ",\"expected\":");
+        put_number(o, p[i].expected);
+        buf_puts(o, ",\"lower\":");
+        put_number(o, p[i].lower);
+        buf_puts(o, ",\"upper\":");
+        put_number(o, p[i].upper);
+        buf_puts(o, ",\"baseline_7d\":");
+        put_number(o, p[i].baseline);
+        buf_putc(o, '}');
+    }
+    buf_puts(o, "]}");
+}
