@@ -5,7 +5,8 @@ MAKEFLAGS  += --no-print-directory
 JOBS       ?= $(shell nproc)
 DEMO_ARGS  ?=
 
-.PHONY: all deps build demo test test-debug test-asan test-fuzz test-e2e bench clean format docs
+.PHONY: all deps build demo test test-debug test-asan test-fuzz test-e2e test-e2e-debug bench clean \
+        format docs
 
 all: build
 
@@ -19,7 +20,7 @@ build:
 demo: deps build
 	@tools/demo.sh $(DEMO_ARGS)
 
-test: deps test-fuzz test-debug test-asan
+test: deps test-fuzz test-debug test-e2e-debug test-asan
 
 test-debug:
 	@cmake -S . -B $(BUILD)/debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -35,6 +36,10 @@ test-asan:
 # the portal in real headless Chromium (tests/e2e/run.sh): screenshots go to tests/artifacts/
 test-e2e: deps build
 	@SURGE_BIN=$(BUILD)/surge tests/e2e/run.sh
+
+# the same against the debug build `make test` already made
+test-e2e-debug: test-debug
+	@SURGE_BIN=$(BUILD)/debug/surge tests/e2e/run.sh
 
 # libFuzzer targets (log recovery, event decoding/encoding), briefly: FUZZ_SECONDS each
 test-fuzz:
