@@ -354,6 +354,13 @@ int model_ensemble_export_xgboost_json(const model_ensemble *m, buf *out, surge_
                 return surge_fail(err, SURGE_EINVAL, "trees",
                                   "tree %u node %u: threshold %g cannot be written in XGBoost JSON",
                                   t, i, (double)s->trees[t].nodes[i].value);
+    /* exp objectives keep base_score = exp(margin): an ONNX base value whose exp under- or
+     * overflows a float has no XGBoost form that loads back */
+    bool exp_objective = s->transform == MODEL_TRANSFORM_EXP;
+    if (!isfinite(s->base_score) || (exp_objective && !(s->base_score > 0)))
+        return surge_fail(err, SURGE_EINVAL, "base_score",
+                          "base score %g (margin %g) cannot be written in XGBoost JSON for %s",
+                          (double)s->base_score, (double)s->base_margin, objective);
     int32_t *parent = NULL;
     buf_puts(out, "{\"learner\": {\"attributes\": {}, \"feature_names\": [");
     for (uint32_t f = 0; s->feature_names && f < s->feature_count; f++) {
