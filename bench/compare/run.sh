@@ -268,13 +268,13 @@ parse_wrk() {
 
 labels=(reference surge surge-cached)
 for label in "${labels[@]}"; do
-    run_child "$tmp/warmup-$label.txt" wrk -t1 -c"$CONNECTIONS" -d1s -s "$here/varied.lua" \
+    run_child "$tmp/warmup-$label.txt" wrk -t1 -c"$CONNECTIONS" -d1s -s "$here/../compute/varied.lua" \
         "http://${addr[$label]}" -- "$tmp/keys.txt" || true
 done
 for label in "${labels[@]}"; do
     say "closed loop: $label (${DURATION}s)"
     out=$tmp/wrk-$label.txt
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$here/varied.lua" \
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$here/../compute/varied.lua" \
         "http://${addr[$label]}" -- "$tmp/keys.txt" >"$out" 2>&1 &
     child=$!
     # memory under load: sampled in the middle of the run (redis counts with the reference)
@@ -374,7 +374,7 @@ section=$tmp/section.md
     echo
     echo "### Closed loop"
     echo
-    echo "\`wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency -s bench/compare/varied.lua URL -- KEYS\` (rotates over every key);"
+    echo "\`wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency -s bench/compute/varied.lua URL -- KEYS\` (rotates over every key);"
     echo "RSS is the sum over the server's processes, sampled in the middle of the run (the reference's Redis separately)."
     echo
     echo "| server | req/s | vs reference | p50 ms | p90 ms | p99 ms | max ms | non-2xx | socket errors | RSS MiB (processes) |"

@@ -2,7 +2,7 @@
 -- price cache cannot hide the computation. Argument (after --): a file of "region product"
 -- lines, e.g. the 64 regions x 2 products of the sample city. Requests are built once in
 -- init(); request() only picks the next one.
--- done() prints one machine-readable WRK_RESULT line that bench/compute/run.sh parses.
+-- done() prints one machine-readable WRK_RESULT line that bench/compute/run.sh and bench/compare/run.sh parse.
 local reqs = {}
 local n = 0
 

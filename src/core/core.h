@@ -173,6 +173,20 @@ void ratelimiter_free(ratelimiter *r);
 /* Takes one token for key at now_ns. Returns 0, or the seconds (>= 1) to wait. */
 int ratelimiter_take(ratelimiter *r, const char *key, size_t keylen, int64_t now_ns);
 
+/* ---------------------------------------------------------------- SHA-256 (sha256.c) */
+
+typedef struct sha256_ctx {
+    uint32_t h[8];
+    uint64_t bytes;
+    unsigned char block[64];
+    size_t used;
+} sha256_ctx;
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t n);
+void sha256_final(sha256_ctx *c, unsigned char out[32]);
+/* The digest of data as 64 lower-case hex characters and a NUL. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
 /* ---------------------------------------------------------------- geohash */
 
 #define GEOHASH_MAX 12

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Avro long: zig-zag, then base-128 varint, low groups first. */
-static void put_long(buf *o, int64_t v)
+void event_avro_put_long(buf *o, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     unsigned char tmp[10];
@@ -19,15 +19,15 @@ static void put_long(buf *o, int64_t v)
     buf_append(o, tmp, (size_t)n);
 }
 
-static void put_string(buf *o, const char *s)
+void event_avro_put_string(buf *o, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    put_long(o, (int64_t)n);
+    event_avro_put_long(o, (int64_t)n);
     if (n) buf_append(o, s, n);
 }
 
 /* Avro double: 8 bytes, IEEE 754, little-endian. */
-static void put_double(buf *o, double d)
+void event_avro_put_double(buf *o, double d)
 {
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
@@ -38,33 +38,33 @@ static void put_double(buf *o, double d)
 
 void event_encode_pricing_decision(const event_pricing_decision *d, buf *out)
 {
-    put_long(out, 0); /* the topic union's branch: PricingDecision */
-    put_string(out, d->request_id);
-    put_string(out, d->trace_id);
-    put_long(out, d->timestamp_ms);
-    put_string(out, d->region_id);
-    put_string(out, d->product_type);
+    event_avro_put_long(out, 0); /* the topic union's branch: PricingDecision */
+    event_avro_put_string(out, d->request_id);
+    event_avro_put_string(out, d->trace_id);
+    event_avro_put_long(out, d->timestamp_ms);
+    event_avro_put_string(out, d->region_id);
+    event_avro_put_string(out, d->product_type);
     if (d->user_id && d->user_id[0]) {
-        put_long(out, 1); /* ["null", "string"]: branch 1 */
-        put_string(out, d->user_id);
+        event_avro_put_long(out, 1); /* ["null", "string"]: branch 1 */
+        event_avro_put_string(out, d->user_id);
     } else {
-        put_long(out, 0);
+        event_avro_put_long(out, 0);
     }
-    put_double(out, d->price);
-    put_double(out, d->base_price);
-    put_double(out, d->surge_multiplier);
-    put_double(out, d->demand_score);
-    put_double(out, d->confidence);
+    event_avro_put_double(out, d->price);
+    event_avro_put_double(out, d->base_price);
+    event_avro_put_double(out, d->surge_multiplier);
+    event_avro_put_double(out, d->demand_score);
+    event_avro_put_double(out, d->confidence);
     if (d->factor_count > 0) {
-        put_long(out, d->factor_count); /* one map block, then the empty block */
+        event_avro_put_long(out, d->factor_count); /* one map block, then the empty block */
         for (int i = 0; i < d->factor_count; i++) {
-            put_string(out, d->factor_names[i]);
-            put_double(out, d->factor_values[i]);
+            event_avro_put_string(out, d->factor_names[i]);
+            event_avro_put_double(out, d->factor_values[i]);
         }
     }
-    put_long(out, 0);
-    put_string(out, d->guardrails_json ? d->guardrails_json : "");
-    put_string(out, d->model_version);
-    put_long(out, d->rule_id);
+    event_avro_put_long(out, 0);
+    event_avro_put_string(out, d->guardrails_json ? d->guardrails_json : "");
+    event_avro_put_string(out, d->model_version);
+    event_avro_put_long(out, d->rule_id);
     buf_putc(out, d->cached ? 1 : 0);
 }

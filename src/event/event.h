@@ -166,6 +166,12 @@ typedef struct event_pricing_decision {
     bool cached;
 } event_pricing_decision;
 
+/* Avro binary writers for records written by hand (pricing decisions, demand signals): a long
+ * (zig-zag varint), a string (length and bytes; NULL is ""), a double (8 bytes little-endian). */
+void event_avro_put_long(buf *out, int64_t v);
+void event_avro_put_string(buf *out, const char *s);
+void event_avro_put_double(buf *out, double d);
+
 /* Appends the Avro binary of d as a pricing-decisions record value (the topic union's branch 0).
  * Written directly, without libavro: it runs for every decision, and
  * tests/unit/test_event.c decodes it with libavro against the schema. */

@@ -69,51 +69,22 @@ static int source_partition(int source)
 
 /* ---------------------------------------------------------------- demand-signals encoding */
 
-static void put_long(buf *out, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    unsigned char tmp[10];
-    int n = 0;
-    while (z >= 0x80) {
-        tmp[n++] = (unsigned char)(z | 0x80);
-        z >>= 7;
-    }
-    tmp[n++] = (unsigned char)z;
-    buf_append(out, tmp, (size_t)n);
-}
-
-static void put_string(buf *out, const char *s)
-{
-    size_t n = strlen(s);
-    put_long(out, (int64_t)n);
-    buf_append(out, s, n);
-}
-
-static void put_double(buf *out, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    unsigned char tmp[8];
-    for (int i = 0; i < 8; i++) tmp[i] = (unsigned char)(bits >> (8 * i));
-    buf_append(out, tmp, 8);
-}
-
 void stream_encode_signal(const stream_aggregate *a, buf *out)
 {
-    put_long(out, 0); /* the topic union's only branch */
-    put_string(out, a->region_id);
-    put_string(out, STREAM_WINDOW_NAMES[a->window]);
-    put_long(out, a->start_ms);
-    put_long(out, a->end_ms);
-    put_long(out, a->searches);
-    put_long(out, a->views);
-    put_long(out, a->bookings);
-    put_long(out, a->cancels);
-    put_double(out, a->cancel_rate);
-    put_long(out, a->driver_locations);
-    put_long(out, a->driver_statuses);
-    put_long(out, a->available_drivers);
-    put_long(out, a->busy_drivers);
+    event_avro_put_long(out, 0); /* the topic union's only branch */
+    event_avro_put_string(out, a->region_id);
+    event_avro_put_string(out, STREAM_WINDOW_NAMES[a->window]);
+    event_avro_put_long(out, a->start_ms);
+    event_avro_put_long(out, a->end_ms);
+    event_avro_put_long(out, a->searches);
+    event_avro_put_long(out, a->views);
+    event_avro_put_long(out, a->bookings);
+    event_avro_put_long(out, a->cancels);
+    event_avro_put_double(out, a->cancel_rate);
+    event_avro_put_long(out, a->driver_locations);
+    event_avro_put_long(out, a->driver_statuses);
+    event_avro_put_long(out, a->available_drivers);
+    event_avro_put_long(out, a->busy_drivers);
 }
 
 /* ---------------------------------------------------------------- engine callbacks */
