@@ -152,21 +152,29 @@ static int loaded_warm(void *ctx, void *p, surge_error *err)
 
 /* ---------------------------------------------------------------- feature rows */
 
-/* Demand per model step ending at origin: steps[i] is the step that starts at
- * origin - (n - i) * step. NAN where unknown. */
-static void history_steps(model_forecaster *f, const loaded_model *m, const char *region,
-                          int64_t origin, float *quarters, float *steps, int n)
+/* A region's searches per quarter for the 8 days before an origin: one read of the stream (one
+ * lock) per forecast, shared by the feature row and the baselines. q[i] is the quarter that
+ * starts at first + i * 15 min; NAN where unknown. */
+typedef struct history {
+    int64_t first; /* origin - HISTORY_QUARTERS quarters */
+    float q[HISTORY_QUARTERS];
+} history;
+
+static void history_read(model_forecaster *f, const char *region, int64_t origin, history *h)
 {
-    int per = (int)(m->step_ms / QUARTER_MS);
-    int64_t first = origin - (int64_t)n * m->step_ms;
-    if (f->stream) stream_demand_history(f->stream, region, first, n * per, quarters);
-    else
-        for (int i = 0; i < n * per; i++) quarters[i] = NAN;
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int q = 0; q < per; q++) s += quarters[i * per + q];
-        steps[i] = (float)s;
-    }
+    h->first = origin - (int64_t)HISTORY_QUARTERS * QUARTER_MS;
+    if (!f->stream || stream_demand_history(f->stream, region, h->first, HISTORY_QUARTERS, h->q))
+        for (int i = 0; i < HISTORY_QUARTERS; i++) h->q[i] = NAN;
+}
+
+/* Demand in [from, to) from the history (NAN when any quarter of it is unknown or outside). */
+static double history_sum(const history *h, int64_t from, int64_t to)
+{
+    int64_t a = (from - h->first) / QUARTER_MS, b = (to - h->first) / QUARTER_MS;
+    if (from < h->first || a >= b || b > HISTORY_QUARTERS) return NAN;
+    double s = 0;
+    for (int64_t i = a; i < b; i++) s += h->q[i];
+    return s; /* NAN propagates */
 }
 
 static double mean_known(const float *v, int from, int to)
@@ -202,22 +210,18 @@ static double live_feature(const feature_set *live, const char *name)
 /* The feature row of m for region at origin (a step boundary), as the trainer derives it from a
  * history table (src/model/train.c, docs/models.md): calendar in the model's time zone, lags and
  * means of demand per step, exogenous columns from the live features. */
-static void build_row(model_forecaster *f, const loaded_model *m, const char *region,
-                      int64_t origin, const feature_set *live, float *row)
+static void build_row(const loaded_model *m, const history *h, int64_t origin,
+                      const feature_set *live, float *row)
 {
     int per_day = (int)(DAY_MS / m->step_ms), per_week = (int)(WEEK_MS / m->step_ms);
     int per_hour = (int)(3600000 / m->step_ms) > 0 ? (int)(3600000 / m->step_ms) : 1;
     int n = per_week + 1;
-    int per = (int)(m->step_ms / QUARTER_MS);
-    float *quarters = malloc((size_t)n * (size_t)per * sizeof *quarters);
-    float *steps = malloc((size_t)n * sizeof *steps);
-    if (!quarters || !steps) {
-        for (int i = 0; i < m->nfeatures; i++) row[i] = NAN;
-        free(quarters);
-        free(steps);
-        return;
+    float steps[8 * 96 + 1];
+    if (n > (int)(sizeof steps / sizeof steps[0])) n = (int)(sizeof steps / sizeof steps[0]);
+    for (int i = 0; i < n; i++) {
+        int64_t start = origin - (int64_t)(n - i) * m->step_ms;
+        steps[i] = (float)history_sum(h, start, start + m->step_ms);
     }
-    history_steps(f, m, region, origin, quarters, steps, n);
     /* steps[n - k] is the step k steps before origin */
     int hour, dow;
     tz_local_hour(m->zone, origin, &hour, &dow);
@@ -246,28 +250,16 @@ static void build_row(model_forecaster *f, const loaded_model *m, const char *re
         else v = live_feature(live, exogenous_feature(name));
         row[i] = (float)v;
     }
-    free(quarters);
-    free(steps);
 }
 
 /* The 7-day baseline of DESIGN §6: mean demand of the same window [origin, origin + horizon)
  * on each of the 7 previous days (NAN unless all seven are known). */
-static double baseline_7d(model_forecaster *f, const char *region, int64_t origin,
-                          int horizon_min)
+static double baseline_7d(const history *h, int64_t origin, int horizon_min)
 {
-    int nq = (int)((int64_t)horizon_min * 60000 / QUARTER_MS);
-    if (nq < 1) nq = 1;
-    float q[96];
-    if (nq > 96) return NAN;
     double total = 0;
     for (int d = 1; d <= 7; d++) {
-        if (!f->stream ||
-            stream_demand_history(f->stream, region, origin - d * DAY_MS, nq, q) != 0)
-            return NAN;
-        for (int i = 0; i < nq; i++) {
-            if (isnan(q[i])) return NAN;
-            total += q[i];
-        }
+        int64_t from = origin - d * DAY_MS;
+        total += history_sum(h, from, from + (int64_t)horizon_min * 60000);
     }
     return total / 7.0;
 }
@@ -303,21 +295,28 @@ static int predict_version(model_forecaster *f, const loaded_model *m, const cha
 {
     int64_t origin = now_ms - ((now_ms % m->step_ms) + m->step_ms) % m->step_ms;
     float *row = malloc(((size_t)m->nfeatures + 1) * sizeof *row);
-    if (!row) return 0;
-    build_row(f, m, region, origin, live, row);
-    for (int h = 0; h < m->nhorizons; h++) {
+    history *hist = malloc(sizeof *hist);
+    if (!row || !hist) {
+        free(row);
+        free(hist);
+        return 0;
+    }
+    history_read(f, region, origin, hist);
+    build_row(m, hist, origin, live, row);
+    for (int k = 0; k < m->nhorizons; k++) {
         float y;
-        model_ensemble_predict(m->ensembles[h], row, &y);
+        model_ensemble_predict(m->ensembles[k], row, &y);
         double expected = y < 0 ? 0 : y;
-        model_forecast_point *p = &points[h];
+        model_forecast_point *p = &points[k];
         p->origin_ms = origin;
-        p->horizon_min = m->horizons_min[h];
+        p->horizon_min = m->horizons_min[k];
         p->expected = expected;
-        p->lower = expected - m->half_width[h] < 0 ? 0 : expected - m->half_width[h];
-        p->upper = expected + m->half_width[h];
-        p->baseline = baseline_7d(f, region, origin, m->horizons_min[h]);
+        p->lower = expected - m->half_width[k] < 0 ? 0 : expected - m->half_width[k];
+        p->upper = expected + m->half_width[k];
+        p->baseline = baseline_7d(hist, origin, m->horizons_min[k]);
     }
     free(row);
+    free(hist);
     return m->nhorizons;
 }
 

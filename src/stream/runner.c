@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ROUND_EVENTS 8192 /* events per round between publishing and checkpoint checks */
+/* events per round: the stream's lock is held for a round (readers of features and history,
+ * e.g. a forecast on a price-cache miss, wait at most that long: about half a millisecond) */
+#define ROUND_EVENTS 1024
 #define GROUP "surge-stream"
 #define CHECKPOINT_FILE "checkpoint.bin"
 #define CHECKPOINT_HEADER_MAGIC 0x3154504b43475253ULL /* "SRGCKPT1" */
