@@ -539,6 +539,18 @@ void stream_engine_set_pending(stream_engine *e, int source, bool pending)
     if (!pending) advance(e);
 }
 
+bool stream_engine_far_ahead(const stream_engine *e, int64_t ts_ms)
+{
+    return e->closed_end_k != INT64_MIN &&
+           floor_div(ts_ms, PANE_MS) - e->closed_end_k >= FORCE_AHEAD;
+}
+
+bool stream_engine_source_active(const stream_engine *e, int source)
+{
+    return source >= 0 && source < STREAM_SOURCES && e->source_max[source] != INT64_MIN &&
+           !e->source_idle[source];
+}
+
 void stream_engine_finish(stream_engine *e)
 {
     if (e->stream_time == INT64_MIN) return;

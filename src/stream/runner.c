@@ -42,6 +42,8 @@ struct stream {
     event_view heads[STREAM_SOURCES];
     bool head_valid[STREAM_SOURCES];
     int64_t head_offset[STREAM_SOURCES];
+    bool delivered[STREAM_SOURCES]; /* has delivered at least one record since start */
+    bool holding[STREAM_SOURCES];   /* no head, but holds the watermark (round start) */
     uint64_t rounds_published;               /* publish cycles done (stream_sync) */
     stream_stats stats;
 
@@ -297,7 +299,14 @@ static size_t read_round(stream *s, int64_t now)
         if (!unread &&
             bus_end_offset(s->bus, source_topic(src), source_partition(src), &end, &eerr) == 0)
             unread = end > s->next_offset[src];
-        stream_engine_set_pending(s->engine, src, unread);
+        if (s->head_valid[src]) s->delivered[src] = true;
+        /* like a Flink split: a source that never delivered holds the watermark until it is
+         * idle (its first events may be on their way: an ingest request writes its partitions
+         * one after another) */
+        bool waiting = !s->delivered[src] && now - s->last_record_ms[src] < s->cfg.idle_timeout_ms;
+        stream_engine_set_pending(s->engine, src, unread || waiting);
+        s->holding[src] = !s->head_valid[src] &&
+                          (waiting || stream_engine_source_active(s->engine, src));
         if (s->head_valid[src]) {
             s->last_record_ms[src] = now;
             stream_engine_set_idle(s->engine, src, false);
@@ -313,6 +322,14 @@ static size_t read_round(stream *s, int64_t now)
                 (best < 0 || s->heads[src].ts_ms < s->heads[best].ts_ms))
                 best = src;
         if (best < 0) break;
+        if (stream_engine_far_ahead(s->engine, s->heads[best].ts_ms)) {
+            /* a source without a head may be about to deliver older events (a backfill written
+             * partition by partition): wait for it, or for it to go idle */
+            bool lagging = false;
+            for (int src = 0; src < STREAM_SOURCES && !lagging; src++)
+                lagging = s->holding[src] && !s->head_valid[src];
+            if (lagging) break;
+        }
         stream_engine_process(s->engine, best, &s->heads[best]);
         s->next_offset[best] = s->head_offset[best] + 1;
         s->head_valid[best] = false;

@@ -83,6 +83,14 @@ void stream_engine_set_idle(stream_engine *e, int source, bool idle);
  * read could close windows the others' first events still belong to. */
 void stream_engine_set_pending(stream_engine *e, int source, bool pending);
 
+/* True when processing an event at ts_ms would force windows closed: the panes kept reach about
+ * two hours past the closed ones, and an event beyond that moves the watermark up to it (events
+ * of a lagging source then become late). A reader that can wait for its lagging sources (to
+ * deliver, or to go idle) should do so first. */
+bool stream_engine_far_ahead(const stream_engine *e, int64_t ts_ms);
+/* True when source has delivered data and is not idle (it holds the watermark). */
+bool stream_engine_source_active(const stream_engine *e, int source);
+
 /* Closes every window still open (end of a bounded replay). */
 void stream_engine_finish(stream_engine *e);
 

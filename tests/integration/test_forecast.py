@@ -58,7 +58,7 @@ def compute(srv, user, region="dr5ru"):
 
 
 def train(srv, *extra):
-    out = run_surge("train", "--data-dir", str(srv.data_dir), "--rounds", "30", "--json", *extra)
+    out = run_surge("train", "--data-dir", str(srv.data_dir), "--rounds", "100", "--json", *extra)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

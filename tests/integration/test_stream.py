@@ -10,6 +10,9 @@ from pathlib import Path
 from conftest import run_surge
 
 NO_LIMITS = {"ingest.user_per_min": 0, "ingest.region_per_min": 0, "ratelimit.ip_per_min": 0}
+# Partitions that never delivered hold the watermark until they are idle (as Flink splits do):
+# a short idle timeout lets these tests see windows close within a second or two.
+QUICK_IDLE = dict(NO_LIMITS, **{"stream.idle_timeout_s": 1})
 MIN = 60000
 
 
@@ -89,7 +92,7 @@ def test_live_features_follow_the_events_and_move_the_price(surge_server):
 
 
 def test_closed_windows_reach_the_timeline_and_demand_signals(surge_server):
-    srv = surge_server(config=NO_LIMITS)
+    srv = surge_server(config=QUICK_IDLE)
     now = int(time.time() * 1000)
     base = now - now % (5 * MIN) - 30 * MIN  # long ago: every window below closes at once
     counts = {0: 3, 1: 1, 4: 2}  # minute -> searches
@@ -100,7 +103,12 @@ def test_closed_windows_reach_the_timeline_and_demand_signals(surge_server):
     events.append(user_event("late-fence", "view", now, "dr5rs", "u1"))  # moves the watermark
     post_events(srv, events)
     wait_processed(srv, len(events))
-    timeline = srv.get("/api/v1/regions/dr5rs/timeline?minutes=60").json()
+    deadline = time.time() + 10  # the other partitions go idle after 1 s
+    while True:
+        timeline = srv.get("/api/v1/regions/dr5rs/timeline?minutes=60").json()
+        if len(timeline["points"]) == len(counts) or time.time() > deadline:
+            break
+        time.sleep(0.1)
     got = {(p["ts"] - base) // MIN: p["searches"] for p in timeline["points"]}
     assert got == counts
     assert timeline["pane_ms"] == 60000
@@ -121,10 +129,14 @@ def test_closed_windows_reach_the_timeline_and_demand_signals(surge_server):
 
 
 def test_late_events_are_counted_and_kept_in_the_side_output(surge_server):
-    srv = surge_server(config=NO_LIMITS)
+    srv = surge_server(config=QUICK_IDLE)
     now = int(time.time() * 1000)
     post_events(srv, [user_event(1, "search", now, "dr5ru", "u1")])
     wait_processed(srv, 1)
+    deadline = time.time() + 10  # every other partition idle: the watermark is now - 30 s
+    while srv.get("/api/v1/stream/status").json()["watermark_ms"] < now - 30000:
+        assert time.time() < deadline, "the watermark did not advance"
+        time.sleep(0.1)
     post_events(srv, [user_event(2, "search", now - 5 * MIN, "dr5ru", "u1")])  # 5 min late
     status = wait_processed(srv, 2)
     assert status["late_events_total"] == 1
