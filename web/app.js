@@ -601,12 +601,43 @@
       const body = { name: e.name, status, variants: e.variants, traffic_split: e.traffic_split };
       try { await api('PUT', '/api/v1/admin/experiments/' + encodeURIComponent(e.experiment_id), body); route(); } catch (err) { msg.replaceChildren(notice('error', errorText(err))); }
     }
+    /* Results so far (from the audit): one table per experiment, a row per variant. */
+    function resultsView(r) {
+      return h('div', { class: 'exp-result', 'data-experiment': r.experiment_id },
+        h('h3', {}, `${r.experiment_id}: ${r.status}, ${r.decisions} decision${r.decisions === 1 ? '' : 's'}`),
+        table([
+          { label: 'Variant', get: (v) => v.name },
+          { label: 'Rule', get: (v) => (v.rule_id ? String(v.rule_id) : '–') },
+          { label: 'Split', num: true, get: (v) => `${v.traffic_percent}%` },
+          { label: 'Decisions', num: true, get: (v) => String(v.decisions) },
+          { label: 'Users', num: true, get: (v) => String(v.users) },
+          { label: 'Mean surge', num: true, get: (v) => fmt(v.mean_surge, 3) },
+          { label: 'Median surge', num: true, get: (v) => fmt(v.p50_surge, 3) },
+          { label: 'Mean price', num: true, get: (v) => money(v.mean_price) },
+          { label: 'First', get: (v) => ts(v.first) },
+          { label: 'Last', get: (v) => ts(v.last) },
+        ], r.variants || []));
+    }
+    async function loadResults(e) {
+      const r = await optional('/api/v1/admin/experiments/' + encodeURIComponent(e.experiment_id) + '/results');
+      return r ? resultsView(r) : notice('info', `Results of ${e.experiment_id}: not available yet (no results endpoint in this build).`);
+    }
     async function showResults(e) {
+      const old = [...results.children].find((c) => c.dataset && c.dataset.experiment === e.experiment_id);
+      try {
+        const view = await loadResults(e);
+        if (old) old.replaceWith(view); else results.prepend(view);
+        view.scrollIntoView({ block: 'nearest' });
+      } catch (err) { results.prepend(notice('error', errorText(err))); }
+    }
+    /* every experiment that ever ran shows its results when the page opens */
+    async function showAllResults() {
+      const shown = rows.filter((e) => e.status !== 'draft').slice(0, 20);
+      if (!shown.length) return;
       results.replaceChildren(h('p', { class: 'muted' }, 'Loading results…'));
       try {
-        const r = await optional('/api/v1/admin/experiments/' + encodeURIComponent(e.experiment_id) + '/results');
-        if (!r) results.replaceChildren(notice('info', `Results of ${e.experiment_id}: not available yet (no results endpoint in this build).`));
-        else results.replaceChildren(h('pre', { class: 'mono' }, JSON.stringify(r, null, 2)));
+        const views = await Promise.all(shown.map(loadResults));
+        results.replaceChildren(...views);
       } catch (err) { results.replaceChildren(notice('error', errorText(err))); }
     }
     const id = h('input', { id: 'exp-id', placeholder: 'cap-test', required: true });
@@ -639,10 +670,12 @@
           h('button', { class: 'btn small', onclick: () => showResults(e) }, 'Results'),
           ro ? null : (e.status === 'running' ? h('button', { class: 'btn small', onclick: () => setStatus(e, 'stopped') }, 'Stop')
             : h('button', { class: 'btn small', onclick: () => setStatus(e, 'running') }, 'Start'))) },
-      ], rows) : h('p', { class: 'muted' }, 'No experiments yet.'), results),
+      ], rows) : h('p', { class: 'muted' }, 'No experiments yet.')),
+      card('Results so far', h('p', { class: 'muted' }, 'Priced requests per variant, from the audit (users without a user_id are in no experiment).'), results),
       card('New experiment', h('form', { id: 'exp-form', class: 'form-grid', novalidate: true, onsubmit: create },
         h('label', {}, 'ID', id), h('label', {}, 'Name', name), h('label', { class: 'wide' }, 'Variants and split (name:percent, …)', variants),
         h('div', { class: 'form-actions' }, h('button', { class: 'btn primary', type: 'submit', id: 'exp-submit', disabled: ro }, 'Create'))), msg));
+    await showAllResults();
   }
 
   /* ------------------------------------------------------------ models */

@@ -889,6 +889,7 @@ static void experiment_save(api_request *r, const char *path_id)
         api_error(r, &err);
         return;
     }
+    reload(r); /* pricing applies running experiments */
     audit_admin(r, id);
     r->status = exists ? 200 : 201;
     write_experiment_json(&r->out, &e);
@@ -925,6 +926,90 @@ void handle_experiment_delete(api_request *r)
         api_error(r, &err);
         return;
     }
+    reload(r);
     audit_admin(r, r->params[0]);
     r->status = 204;
+}
+
+/* The audited decisions of an experiment so far, by variant in the experiment's order (a
+ * variant with no decision yet shows zeros). Queued decisions are flushed first, so the
+ * answer includes every price returned before the request. */
+void handle_experiment_results(api_request *r)
+{
+    store_experiment e;
+    memset(&e, 0, sizeof e);
+    surge_error err;
+    if (store_experiment_get(r->server->db, r->params[0], &e, &err)) {
+        api_error(r, &err);
+        return;
+    }
+    pricing_engine_flush(r->server->engine, NULL);
+    store_variant_stats *stats = NULL;
+    size_t n = 0;
+    if (store_experiment_results(r->server->db, e.experiment_id, &stats, &n, &err)) {
+        store_experiment_clear(&e);
+        api_error(r, &err);
+        return;
+    }
+    json_t *variants = e.variants_json ? json_loads(e.variants_json, 0, NULL) : NULL;
+    json_t *split = e.traffic_split_json ? json_loads(e.traffic_split_json, 0, NULL) : NULL;
+    buf *o = &r->out;
+    buf_puts(o, "{\"experiment_id\":");
+    json_put_string(o, e.experiment_id);
+    buf_puts(o, ",\"name\":");
+    json_put_string(o, e.name);
+    buf_puts(o, ",\"status\":");
+    json_put_string(o, e.status);
+    buf_puts(o, ",\"variants\":[");
+    size_t i;
+    json_t *v;
+    int64_t total = 0; /* also of variants the experiment no longer lists */
+    for (size_t k = 0; k < n; k++)
+        total += stats[k].decisions;
+    json_array_foreach(variants, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        if (!name) name = "";
+        const store_variant_stats *st = NULL;
+        for (size_t k = 0; k < n && !st; k++)
+            if (strcmp(stats[k].variant, name) == 0) st = &stats[k];
+        if (i) buf_putc(o, ',');
+        buf_puts(o, "{\"name\":");
+        json_put_string(o, name);
+        buf_puts(o, ",\"rule_id\":");
+        json_t *rid = json_object_get(v, "rule_id");
+        if (json_is_integer(rid))
+            json_put_int(o, json_integer_value(rid));
+        else
+            buf_puts(o, "null");
+        buf_puts(o, ",\"traffic_percent\":");
+        json_put_double(o, json_number_value(json_object_get(split, name)));
+        buf_puts(o, ",\"decisions\":");
+        json_put_int(o, st ? st->decisions : 0);
+        buf_puts(o, ",\"users\":");
+        json_put_int(o, st ? st->users : 0);
+        if (!st) {
+            buf_puts(o, ",\"mean_surge\":null,\"mean_price\":null,\"p50_surge\":null,"
+                        "\"first\":null,\"last\":null}");
+            continue;
+        }
+        /* multipliers are exact to 1e-4 (docs/pricing.md): so is what is said about them */
+        buf_puts(o, ",\"mean_surge\":");
+        json_put_fixed(o, llround(st->mean_surge * 1e4), 4);
+        buf_puts(o, ",\"mean_price\":");
+        json_put_fixed(o, st->mean_price_cents, 2);
+        buf_puts(o, ",\"p50_surge\":");
+        json_put_fixed(o, llround(st->p50_surge * 1e4), 4);
+        buf_puts(o, ",\"first\":");
+        put_time(o, st->first_ms);
+        buf_puts(o, ",\"last\":");
+        put_time(o, st->last_ms);
+        buf_putc(o, '}');
+    }
+    buf_puts(o, "],\"decisions\":");
+    json_put_int(o, total);
+    buf_putc(o, '}');
+    json_decref(variants);
+    json_decref(split);
+    free(stats);
+    store_experiment_clear(&e);
 }

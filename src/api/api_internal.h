@@ -142,6 +142,7 @@ void handle_experiment_create(api_request *r);
 void handle_experiment_get(api_request *r);
 void handle_experiment_put(api_request *r);
 void handle_experiment_delete(api_request *r);
+void handle_experiment_results(api_request *r);
 /* models.c: the model registry and rollout */
 void handle_models_list(api_request *r);
 void handle_model_get(api_request *r);

@@ -51,6 +51,8 @@ const api_route API_ROUTES[] = {
     {"PUT", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_put, true, true, false},
     {"DELETE", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_delete, true,
      false, false},
+    {"GET", "/api/v1/admin/experiments/{experiment_id}/results", handle_experiment_results, true,
+     false, false},
     /* the model registry and rollout (models.c, docs/models.md) */
     {"GET", "/api/v1/admin/models", handle_models_list, true, false, false},
     {"GET", "/api/v1/admin/models/{version}", handle_model_get, true, false, false},

@@ -128,6 +128,12 @@ void pricing_decision_write_json(const pricing_decision *d, buf *out)
     json_put_bool(out, d->cached);
     json_put_key(out, "latency_ms", true);
     json_put_fixed(out, d->latency_us, 3);
+    if (d->experiment_id[0]) {
+        json_put_key(out, "experiment_id", true);
+        json_put_string(out, d->experiment_id);
+        json_put_key(out, "variant", true);
+        json_put_string(out, d->variant);
+    }
     json_put_key(out, "timestamp", true);
     put_time(out, d->ts_ms);
     buf_putc(out, '}');
@@ -228,6 +234,8 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row)
     row->rule_id = d->rule_id;
     row->cached = d->cached;
     row->latency_us = d->latency_us;
+    str_copy(row->experiment_id, sizeof row->experiment_id, d->experiment_id);
+    str_copy(row->variant, sizeof row->variant, d->variant);
 
     buf b;
     buf_init(&b);
@@ -372,6 +380,8 @@ int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
     d->rule_id = row->rule_id;
     d->cached = row->cached;
     d->latency_us = row->latency_us;
+    str_copy(d->experiment_id, sizeof d->experiment_id, row->experiment_id);
+    str_copy(d->variant, sizeof d->variant, row->variant);
 
     pricing_inputs *in = &d->inputs;
     in->demand_score = row->demand_score;

@@ -4,6 +4,7 @@
 #include "pricing.h"
 #include "../event/event.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,18 @@ typedef struct catalog_region {
     const tz_zone *tz;
 } catalog_region;
 
+/* A running A/B experiment, checked at load: every variant names a rule of the catalog and
+ * all those rules price the same product. */
+typedef struct catalog_experiment {
+    char experiment_id[STORE_NAME_MAX];
+    char region_id[STORE_REGION_ID_MAX]; /* the variants' rules' region, or "*" */
+    char product_type[STORE_PRODUCT_MAX];
+    int nvariants;
+    char variant[PRICING_VARIANTS_MAX][32];
+    const store_rule *rule[PRICING_VARIANTS_MAX]; /* into catalog.rules */
+    double percent[PRICING_VARIANTS_MAX];
+} catalog_experiment;
+
 /* An immutable snapshot of what pricing reads from the db. Readers hold the engine's catalog
  * read lock while they use it; reload builds a new one and swaps it under the write lock. */
 typedef struct catalog {
@@ -26,6 +39,8 @@ typedef struct catalog {
     size_t nrules;
     store_control *controls; /* sorted by region_id */
     size_t ncontrols;
+    catalog_experiment *experiments; /* running ones, by experiment_id */
+    size_t nexperiments;
 } catalog;
 
 static void catalog_free(catalog *c)
@@ -34,6 +49,7 @@ static void catalog_free(catalog *c)
     free(c->regions);
     free(c->rules);
     free(c->controls);
+    free(c->experiments);
     free(c);
 }
 
@@ -56,6 +72,97 @@ static int cmp_rule(const void *a, const void *b)
     if ((c = strcmp(x->product_type, y->product_type))) return c;
     if (x->effective_ms != y->effective_ms) return x->effective_ms < y->effective_ms ? -1 : 1;
     return x->rule_id < y->rule_id ? -1 : x->rule_id > y->rule_id;
+}
+
+static const store_rule *catalog_rule_by_id(const catalog *c, int64_t rule_id)
+{
+    for (size_t i = 0; i < c->nrules; i++)
+        if (c->rules[i].rule_id == rule_id) return &c->rules[i];
+    return NULL;
+}
+
+/* Checks one experiment against the catalog's rules; false (and why, in why) when it cannot
+ * apply. Its region is the variants' rules' region when they share one, otherwise the one
+ * region other than "*" among them; two different regions cannot be compared. */
+static bool experiment_load(const catalog *c, const store_experiment *se, catalog_experiment *x,
+                            char *why, size_t whysize)
+{
+    memset(x, 0, sizeof *x);
+    str_copy(x->experiment_id, sizeof x->experiment_id, se->experiment_id);
+    json_t *variants = se->variants_json ? json_loads(se->variants_json, 0, NULL) : NULL;
+    json_t *split = se->traffic_split_json ? json_loads(se->traffic_split_json, 0, NULL) : NULL;
+    bool ok = false;
+    if (!json_is_array(variants) || !json_is_object(split) || json_array_size(variants) < 1 ||
+        json_array_size(variants) > PRICING_VARIANTS_MAX) {
+        snprintf(why, whysize, "its variants or traffic_split are not valid");
+        goto done;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(variants, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        json_t *rid = json_object_get(v, "rule_id");
+        const store_rule *rule =
+            json_is_integer(rid) ? catalog_rule_by_id(c, json_integer_value(rid)) : NULL;
+        if (!name || !rule) {
+            snprintf(why, whysize, "variant %zu (%s) names no existing rule", i,
+                     name ? name : "?");
+            goto done;
+        }
+        if (i == 0) {
+            str_copy(x->product_type, sizeof x->product_type, rule->product_type);
+            str_copy(x->region_id, sizeof x->region_id, rule->region_id);
+        } else if (strcmp(rule->product_type, x->product_type)) {
+            snprintf(why, whysize, "its variants' rules price different products (%s, %s)",
+                     x->product_type, rule->product_type);
+            goto done;
+        } else if (strcmp(rule->region_id, x->region_id)) {
+            if (strcmp(x->region_id, "*") == 0) {
+                str_copy(x->region_id, sizeof x->region_id, rule->region_id);
+            } else if (strcmp(rule->region_id, "*")) {
+                snprintf(why, whysize, "its variants' rules are for different regions (%s, %s)",
+                         x->region_id, rule->region_id);
+                goto done;
+            }
+        }
+        json_t *p = json_object_get(split, name);
+        str_copy(x->variant[i], sizeof x->variant[i], name);
+        x->rule[i] = rule;
+        x->percent[i] = json_is_number(p) ? json_number_value(p) : 0;
+    }
+    x->nvariants = (int)json_array_size(variants);
+    ok = true;
+done:
+    json_decref(variants);
+    json_decref(split);
+    return ok;
+}
+
+static int experiments_load(store_db *db, catalog *c, surge_error *err)
+{
+    store_experiment *list = NULL;
+    size_t n = 0;
+    if (store_experiment_list(db, &list, &n, err)) return err ? err->code : SURGE_EIO;
+    c->experiments = calloc(n ? n : 1, sizeof *c->experiments);
+    if (!c->experiments) {
+        for (size_t i = 0; i < n; i++)
+            store_experiment_clear(&list[i]);
+        free(list);
+        return surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) { /* listed by experiment_id */
+        char why[160];
+        if (strcmp(list[i].status, "running") == 0) {
+            if (experiment_load(c, &list[i], &c->experiments[c->nexperiments], why, sizeof why))
+                c->nexperiments++;
+            else
+                log_warn("pricing", "experiment %s is running but does not apply: %s",
+                         list[i].experiment_id, why);
+        }
+        store_experiment_clear(&list[i]);
+    }
+    free(list);
+    return 0;
 }
 
 static catalog *catalog_load(store_db *db, surge_error *err)
@@ -92,6 +199,7 @@ static catalog *catalog_load(store_db *db, surge_error *err)
     if (c->nrules) qsort(c->rules, c->nrules, sizeof *c->rules, cmp_rule);
     if (store_control_list(db, &c->controls, &c->ncontrols, err)) goto fail;
     if (c->ncontrols) qsort(c->controls, c->ncontrols, sizeof *c->controls, cmp_control);
+    if (experiments_load(db, c, err)) goto fail;
     return c;
 fail:
     catalog_free(c);
@@ -142,6 +250,50 @@ static const store_rule *catalog_rule_find(const catalog *c, const char *region_
 {
     const store_rule *r = catalog_rule_exact(c, region_id, product, now_ms);
     return r ? r : catalog_rule_exact(c, "*", product, now_ms);
+}
+
+/* The first running experiment (by experiment_id) for (region, product) that puts user_id in a
+ * variant whose rule is in force at now_ms; sets *variant. NULL when none applies. */
+static const catalog_experiment *catalog_experiment_find(const catalog *c, const char *region_id,
+                                                         const char *product,
+                                                         const char *user_id, int64_t now_ms,
+                                                         int *variant)
+{
+    if (!user_id[0]) return NULL;
+    for (size_t i = 0; i < c->nexperiments; i++) {
+        const catalog_experiment *x = &c->experiments[i];
+        if (strcmp(x->product_type, product) ||
+            (strcmp(x->region_id, "*") && strcmp(x->region_id, region_id)))
+            continue;
+        int k = pricing_experiment_variant(x->percent, x->nvariants,
+                                           pricing_experiment_bucket(x->experiment_id, user_id));
+        if (k < 0 || x->rule[k]->effective_ms > now_ms) continue;
+        *variant = k;
+        return x;
+    }
+    return NULL;
+}
+
+int pricing_experiment_bucket(const char *experiment_id, const char *user_id)
+{
+    char key[STORE_NAME_MAX + 80];
+    int n = snprintf(key, sizeof key, "%s\n%s", experiment_id, user_id);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof key) n = (int)sizeof key - 1;
+    return (int)(hash_fnv1a64(key, (size_t)n) % 100);
+}
+
+int pricing_experiment_variant(const double *percent, int n, int bucket)
+{
+    double cum = 0;
+    int last = -1;
+    for (int i = 0; i < n; i++) {
+        if (percent[i] <= 0) continue;
+        cum += percent[i];
+        last = i;
+        if (bucket < cum) return i;
+    }
+    return last;
 }
 
 static bool region_sells(const store_region *r, const char *product)
@@ -631,6 +783,16 @@ static int engine_price(pricing_engine *e, const pricing_request *req, int64_t n
                           "no pricing rule is in force for region '%s' and product '%s'; "
                           "create one with POST /api/v1/admin/rules",
                           req->region_id, req->product_type);
+    }
+    /* a running experiment replaces the rule in force by its user's variant's rule; rule_id
+     * is part of the cache key, so cached prices stay per variant */
+    int variant = -1;
+    const catalog_experiment *experiment = catalog_experiment_find(
+        c, req->region_id, req->product_type, req->user_id, now_ms, &variant);
+    if (experiment) {
+        rule = experiment->rule[variant];
+        str_copy(out->experiment_id, sizeof out->experiment_id, experiment->experiment_id);
+        str_copy(out->variant, sizeof out->variant, experiment->variant[variant]);
     }
 
     pricing_cache_key key;

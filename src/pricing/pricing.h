@@ -136,6 +136,9 @@ typedef struct pricing_decision {
     pricing_result result;
     bool cached;
     int64_t latency_us;
+    /* the running A/B experiment whose variant chose rule_id; both "" when none */
+    char experiment_id[STORE_NAME_MAX];
+    char variant[32];
 } pricing_decision;
 
 /* Writes the API's JSON object for a decision (DESIGN §8 / the seed's response format). */
@@ -147,6 +150,18 @@ void pricing_decision_to_audit(const pricing_decision *d, store_audit_row *row);
  * result.max_change_per_min_e4 and rounding_cents are left 0 for the caller to replay. */
 int pricing_decision_from_audit(const store_audit_row *row, pricing_decision *d,
                                 surge_error *err);
+
+/* ---------------------------------------------------------------- A/B experiments */
+
+#define PRICING_VARIANTS_MAX 16
+
+/* The user's bucket in an experiment, 0..99: FNV-1a 64 of "<experiment_id>\n<user_id>" mod
+ * 100. Stable across restarts and machines. */
+int pricing_experiment_bucket(const char *experiment_id, const char *user_id);
+/* The variant a bucket falls in: the first i whose cumulative percent[0] + .. + percent[i]
+ * exceeds bucket (the last variant with a non-zero share when rounding leaves a gap); -1 when
+ * n is 0 or every share is 0. */
+int pricing_experiment_variant(const double *percent, int n, int bucket);
 
 /* ---------------------------------------------------------------- L1 cache */
 

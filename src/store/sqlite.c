@@ -132,6 +132,11 @@ static const char *const migrations[] = {
     "  client_ip TEXT,"
     "  detail TEXT);"
     "CREATE INDEX audit_logs_time ON audit_logs(timestamp);",
+    /* 4: A/B experiments: the experiment and variant that chose a decision's rule (NULL when
+     * none), indexed for the results of one experiment */
+    "ALTER TABLE audit_logs ADD COLUMN experiment_id TEXT;"
+    "ALTER TABLE audit_logs ADD COLUMN variant TEXT;"
+    "CREATE INDEX audit_logs_experiment ON audit_logs(experiment_id, variant);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -150,7 +155,7 @@ static const char *const migrations[] = {
     "request_id, trace_id, timestamp, region_id, product_type, user_id, computed_price,"           \
     " base_price, surge_multiplier, demand_score, confidence, expected_demand,"                    \
     " available_supply, weather_severity, event_score, fallback, features_ts, local_hour,"        \
-    " factors, guardrails, model_version, rule_id, cached, latency_us"
+    " factors, guardrails, model_version, rule_id, cached, latency_us, experiment_id, variant"
 #define EXPERIMENT_COLUMNS                                                                         \
     "experiment_id, name, status, variants, traffic_split, created_at, updated_at"
 
@@ -237,7 +242,7 @@ static const struct {
     [STMT_AUDIT_INSERT] = {"insert into audit_logs",
                            "INSERT INTO audit_logs(" AUDIT_COLUMNS ")"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                           " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"},
+                           " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"},
     [STMT_AUDIT_GET] = {"select from audit_logs",
                         "SELECT " AUDIT_COLUMNS " FROM audit_logs WHERE request_id = ?1"},
     [STMT_AUDIT_COUNT] = {"count audit_logs", "SELECT COUNT(*) FROM audit_logs"},
@@ -1160,6 +1165,8 @@ static int sqlite_audit_insert(void *impl, const store_audit_row *rows, size_t c
         bind_int64(s, 22, r->rule_id, &brc);
         bind_int64(s, 23, r->cached ? 1 : 0, &brc);
         bind_int64(s, 24, r->latency_us, &brc);
+        bind_text(s, 25, r->experiment_id[0] ? r->experiment_id : NULL, &brc);
+        bind_text(s, 26, r->variant[0] ? r->variant : NULL, &brc);
         int step = brc ? brc : sqlite3_step(s);
         if (step != SQLITE_DONE) {
             char what[128];
@@ -1206,6 +1213,8 @@ static int read_audit_row(sqlite3_stmt *s, store_audit_row *r, surge_error *err)
     r->rule_id = sqlite3_column_int64(s, 21);
     r->cached = sqlite3_column_int64(s, 22) != 0;
     r->latency_us = sqlite3_column_int64(s, 23);
+    column_text(s, 24, r->experiment_id, sizeof r->experiment_id);
+    column_text(s, 25, r->variant, sizeof r->variant);
     return 0;
 }
 
@@ -1770,6 +1779,76 @@ static int sqlite_admin_action_list(void *impl, int64_t before_id, int limit,
     return 0;
 }
 
+/* Per variant: the aggregates in one indexed pass, then the lower median of each variant's
+ * surge with a second, also indexed, query. */
+static int sqlite_experiment_results(void *impl, const char *experiment_id,
+                                     store_variant_stats **out, size_t *count, surge_error *err)
+{
+    static const char *what = "experiment results from audit_logs";
+    sqlite_conn *c = &((sqlite_store *)impl)->main;
+    store_variant_stats *list = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&c->lock);
+    sqlite3_stmt *s = NULL, *m = NULL;
+    int rc = portal_prepare(c,
+                            "SELECT variant, COUNT(*), COUNT(DISTINCT NULLIF(user_id, '')),"
+                            " AVG(surge_multiplier), AVG(computed_price), MIN(timestamp),"
+                            " MAX(timestamp) FROM audit_logs WHERE experiment_id = ?1"
+                            " GROUP BY variant ORDER BY variant LIMIT 64",
+                            what, &s, err);
+    if (!rc)
+        rc = portal_prepare(c,
+                            "SELECT surge_multiplier FROM audit_logs WHERE experiment_id = ?1"
+                            " AND variant IS ?2 ORDER BY surge_multiplier LIMIT 1 OFFSET ?3",
+                            what, &m, err);
+    if (!rc) {
+        int b = SQLITE_OK;
+        bind_text(s, 1, experiment_id, &b);
+        if (b != SQLITE_OK) rc = sql_fail(c->db, b, what, err);
+    }
+    while (!rc) {
+        int step = sqlite3_step(s);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            rc = sql_fail(c->db, step, what, err);
+        } else if (array_reserve((void **)&list, &cap, n, sizeof *list)) {
+            rc = out_of_memory(what, err);
+        } else {
+            store_variant_stats *v = &list[n++];
+            memset(v, 0, sizeof *v);
+            column_text(s, 0, v->variant, sizeof v->variant);
+            v->decisions = sqlite3_column_int64(s, 1);
+            v->users = sqlite3_column_int64(s, 2);
+            v->mean_surge = sqlite3_column_double(s, 3);
+            v->mean_price_cents = dollars_to_cents(sqlite3_column_double(s, 4));
+            v->first_ms = sqlite3_column_int64(s, 5);
+            v->last_ms = sqlite3_column_int64(s, 6);
+        }
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        int b = SQLITE_OK;
+        sqlite3_reset(m);
+        bind_text(m, 1, experiment_id, &b);
+        bind_text(m, 2, list[i].variant, &b);
+        bind_int64(m, 3, (list[i].decisions - 1) / 2, &b);
+        int step = b == SQLITE_OK ? sqlite3_step(m) : b;
+        if (step == SQLITE_ROW)
+            list[i].p50_surge = sqlite3_column_double(m, 0);
+        else if (step != SQLITE_DONE)
+            rc = sql_fail(c->db, step, what, err);
+    }
+    sqlite3_finalize(s);
+    sqlite3_finalize(m);
+    pthread_mutex_unlock(&c->lock);
+    if (rc) {
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
 const store_db_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .url_forms = "sqlite:///abs/path.db, sqlite://relative/path.db",
@@ -1797,6 +1876,7 @@ const store_db_ops store_sqlite_ops = {
     .experiment_get = sqlite_experiment_get,
     .experiment_list = sqlite_experiment_list,
     .experiment_delete = sqlite_experiment_delete,
+    .experiment_results = sqlite_experiment_results,
     .audit_search = sqlite_audit_search,
     .audit_report = sqlite_audit_report,
     .admin_action_insert = sqlite_admin_action_insert,

@@ -142,7 +142,9 @@ static int check_audit_row(const store_audit_row *r, size_t index, surge_error *
                  {"product_type", r->product_type, sizeof r->product_type},
                  {"user_id", r->user_id, sizeof r->user_id},
                  {"fallback", r->fallback, sizeof r->fallback},
-                 {"model_version", r->model_version, sizeof r->model_version}};
+                 {"model_version", r->model_version, sizeof r->model_version},
+                 {"experiment_id", r->experiment_id, sizeof r->experiment_id},
+                 {"variant", r->variant, sizeof r->variant}};
     for (size_t i = 0; i < COUNT_OF(texts); i++)
         if (strnlen(texts[i].s, texts[i].size) == texts[i].size)
             return surge_fail(err, SURGE_EINVAL, texts[i].name,
@@ -446,6 +448,20 @@ int store_experiment_delete(store_db *db, const char *experiment_id, surge_error
             return surge_fail(err, SURGE_EUNAVAILABLE, NULL, "the %s store has no " #op,           \
                               (db)->ops->scheme);                                                  \
     } while (0)
+
+int store_experiment_results(store_db *db, const char *experiment_id, store_variant_stats **out,
+                             size_t *count, surge_error *err)
+{
+    CHECK_DB(db, err);
+    CHECK_PTR(out, "out", err);
+    CHECK_PTR(count, "count", err);
+    *out = NULL;
+    *count = 0;
+    int rc = check_id_arg("experiment_id", experiment_id, err);
+    if (rc) return rc;
+    CHECK_OP(db, experiment_results, err);
+    return db->ops->experiment_results(db->impl, experiment_id, out, count, err);
+}
 
 int store_audit_search(store_db *db, const store_audit_filter *filter, store_audit_row **out,
                        size_t *count, surge_error *err)

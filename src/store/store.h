@@ -89,6 +89,9 @@ typedef struct store_audit_row {
     int64_t latency_us;
     char *factors_json;    /* owned by the row; {"demand":0.45,...,"clip":0,"guardrails":0} */
     char *guardrails_json; /* owned by the row; the guardrails' inputs and what they did */
+    /* the A/B experiment that chose the rule (docs/pricing.md); both "" when none */
+    char experiment_id[STORE_NAME_MAX];
+    char variant[32];
 } store_audit_row;
 
 /* Frees the JSON strings of a row read by store_audit_get (not the row itself). */
@@ -159,6 +162,22 @@ int store_experiment_list(store_db *db, store_experiment **out, size_t *count,
                           surge_error *err); /* free each with store_experiment_clear, then
                                                 the array */
 int store_experiment_delete(store_db *db, const char *experiment_id, surge_error *err);
+
+/* What the audit says about one variant of an experiment so far. */
+typedef struct store_variant_stats {
+    char variant[32];
+    int64_t decisions;
+    int64_t users;              /* distinct non-empty user_id */
+    double mean_surge;
+    int64_t mean_price_cents;   /* rounded to the cent */
+    double p50_surge;           /* the lower median of surge_multiplier */
+    int64_t first_ms, last_ms;  /* the first and last decision's timestamp */
+} store_variant_stats;
+
+/* Aggregates the audited decisions of experiment_id by variant, sorted by variant. Variants
+ * with no decision have no row. *out is malloc'd (caller frees). */
+int store_experiment_results(store_db *db, const char *experiment_id, store_variant_stats **out,
+                             size_t *count, surge_error *err);
 
 /* ---------------------------------------------------------------- portal queries */
 

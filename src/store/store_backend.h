@@ -44,6 +44,8 @@ typedef struct store_db_ops {
                           surge_error *err);
     int (*experiment_list)(void *impl, store_experiment **out, size_t *count, surge_error *err);
     int (*experiment_delete)(void *impl, const char *experiment_id, surge_error *err);
+    int (*experiment_results)(void *impl, const char *experiment_id, store_variant_stats **out,
+                              size_t *count, surge_error *err);
 
     /* the portal's queries (store.c has checked ranges and limits) */
     int (*audit_search)(void *impl, const store_audit_filter *filter, store_audit_row **out,

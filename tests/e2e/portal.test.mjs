@@ -233,11 +233,24 @@ test('screenshots of every page, laptop and phone', async () => {
     experiment_id: 'cap-test', name: 'Lower cap in Midtown',
     variants: [{ name: 'control' }, { name: 'capped' }], traffic_split: { control: 90, capped: 10 },
   });
+  // a running experiment with results so far (both variants on the rule in force)
+  const rule = (await quote('dr5ru')).rule_id;
+  await surge.api('POST', '/api/v1/admin/experiments', {
+    experiment_id: 'price-ab', name: 'Same rule A/A', status: 'running',
+    variants: [{ name: 'A', rule_id: rule }, { name: 'B', rule_id: rule }], traffic_split: { A: 50, B: 50 },
+  });
+  for (let i = 0; i < 20; i++) {
+    const r = await fetch(surge.url + '/api/v1/pricing/compute', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ region_id: 'dr5ru', product_type: 'standard', user_id: 'rider-' + i }),
+    });
+    assert.equal((await r.json()).experiment_id, 'price-ab');
+  }
   const pages = [
     ['live', '#/live', 'live', '#live-grid[data-seq]'],
     ['region', '#/region/dr5ru', 'region', '#region-decisions table'],
     ['rules', '#/rules', 'rules', '#ctl-state'],
-    ['experiments', '#/experiments', 'experiments', null],
+    ['experiments', '#/experiments', 'experiments', '.exp-result[data-experiment="price-ab"] table'],
     ['models', '#/models', 'models', null],
     ['audit', '#/audit', 'audit', '#audit-count'],
     ['audit-actions', '#/audit/actions', 'audit', null],

@@ -293,6 +293,9 @@ def test_real_responses_of_every_kind_conform_to_the_document(surge_server):
         **exp, "experiment_id": None, "status": "stopped"}, headers=admin), 200)
     check(experiment, "PUT", srv.request("PUT", f"{experiments}/e2", json=exp, headers=admin),
           422)
+    results = "/api/v1/admin/experiments/{experiment_id}/results"
+    check(results, "GET", srv.get(f"{experiments}/e1/results", headers=admin), 200)
+    check(results, "GET", srv.get(f"{experiments}/nope/results", headers=admin), 404)
     check(experiment, "DELETE", srv.request("DELETE", f"{experiments}/e1", headers=admin), 204)
     check(experiment, "GET", srv.get(f"{experiments}/e1", headers=admin), 404)
     check("/metrics", "GET", srv.get("/metrics"), 200)

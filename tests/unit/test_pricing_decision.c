@@ -166,6 +166,8 @@ static void assert_same_decision(const pricing_decision *a, const pricing_decisi
     assert_string_equal(a->region_id, b->region_id);
     assert_string_equal(a->product_type, b->product_type);
     assert_string_equal(a->user_id, b->user_id);
+    assert_string_equal(a->experiment_id, b->experiment_id);
+    assert_string_equal(a->variant, b->variant);
     SAME(rule_id);
     SAME(inputs.demand_score);
     SAME(inputs.expected_demand);
@@ -296,6 +298,54 @@ static void test_audit_round_trip_restores_every_field(void **state)
     round_trip(&known);
 }
 
+/* A decision an experiment chose lists experiment_id and variant (only then) and keeps them
+ * through the audit row. */
+static void test_json_and_audit_of_an_experiment_decision(void **state)
+{
+    (void)state;
+    pricing_decision d = known_decision();
+    strcpy(d.experiment_id, "exp-1");
+    strcpy(d.variant, "B");
+    buf b;
+    buf_init(&b);
+    pricing_decision_write_json(&d, &b);
+    assert_non_null(strstr(b.data, "\"latency_ms\":0.412,\"experiment_id\":\"exp-1\","
+                                   "\"variant\":\"B\",\"timestamp\":"));
+    buf_free(&b);
+    round_trip(&d);
+}
+
+/* The user's bucket is FNV-1a 64 of "exp-1\nuser" mod 100; the buckets below were computed
+ * apart from the engine (Python, FNV-1a 64 by its definition). */
+static void test_experiment_bucket_and_variant(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *user;
+        int bucket;
+        int of_50_50;     /* A, B */
+        int of_10_30_60;  /* A, B, C */
+    } cases[] = {{"u1", 34, 0, 1}, {"u2", 23, 0, 1}, {"u3", 12, 0, 1}, {"u4", 1, 0, 0},
+                 {"u5", 90, 1, 2}, {"u6", 79, 1, 2}, {"u7", 68, 1, 2}, {"u8", 57, 1, 2},
+                 {"rider-42", 45, 0, 2}};
+    const double half[] = {50, 50}, thirds[] = {10, 30, 60};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int bucket = pricing_experiment_bucket("exp-1", cases[i].user);
+        assert_int_equal(bucket, cases[i].bucket);
+        assert_int_equal(pricing_experiment_variant(half, 2, bucket), cases[i].of_50_50);
+        assert_int_equal(pricing_experiment_variant(thirds, 3, bucket), cases[i].of_10_30_60);
+    }
+    /* edges: the cumulative split's bounds, zero shares, a split short of 100 */
+    const double zero_first[] = {0, 100}, short_split[] = {30, 30}, none[] = {0, 0};
+    assert_int_equal(pricing_experiment_variant(half, 2, 49), 0);
+    assert_int_equal(pricing_experiment_variant(half, 2, 50), 1);
+    assert_int_equal(pricing_experiment_variant(half, 2, 99), 1);
+    assert_int_equal(pricing_experiment_variant(zero_first, 2, 0), 1);
+    assert_int_equal(pricing_experiment_variant(short_split, 2, 99), 1);
+    assert_int_equal(pricing_experiment_variant(none, 2, 5), -1);
+    assert_int_equal(pricing_experiment_variant(half, 0, 5), -1);
+}
+
 static void test_audit_keeps_negative_zero_and_integral_doubles(void **state)
 {
     (void)state;
@@ -371,6 +421,8 @@ int main(void)
         cmocka_unit_test(test_json_limit_per_min_is_the_rules_limit),
         cmocka_unit_test(test_audit_round_trip_restores_every_field),
         cmocka_unit_test(test_audit_keeps_negative_zero_and_integral_doubles),
+        cmocka_unit_test(test_json_and_audit_of_an_experiment_decision),
+        cmocka_unit_test(test_experiment_bucket_and_variant),
         cmocka_unit_test(test_damaged_audit_columns_are_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,7 +168,7 @@ static void test_open_relative_url_creates_file_in_working_directory(void **stat
 
 /* The schema versions shipped: 1 the seed's tables, 2 the model registry, 3 the portal's admin
  * actions. A new migration must bump this. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4 /* 4: audit_logs.experiment_id, variant (A/B experiments) */
 
 static void test_migrations_are_idempotent_on_reopen_and_keep_data(void **state)
 {
@@ -767,6 +767,75 @@ static void test_audit_duplicate_request_id_in_batch_writes_nothing(void **state
 
 /* ---------------------------------------------------------------- experiments */
 
+/* Rows of experiment "exp": variant A gets the even i of 0..9 (surges 1.0, 1.2, .., 1.8; prices
+ * $10.00 + i), B the odd ones with user-1 twice; then one row of another experiment and one of
+ * none. Expected aggregates worked out by hand below. */
+static void test_experiment_results_aggregate_the_audit_by_variant(void **state)
+{
+    fixture *f = *state;
+    surge_error err = {0};
+    store_db *db = open_db(f);
+    enum { N = 12 };
+    store_audit_row rows[N];
+    for (int i = 0; i < N; i++) {
+        make_audit_row(&rows[i], 5, i);
+        rows[i].factors_json = "{}";
+        rows[i].surge_multiplier = 1.0 + 0.1 * i;
+        rows[i].price_cents = 1000 + 100 * i;
+        rows[i].ts_ms = 1767225600000 + 1000 * i;
+        snprintf(rows[i].user_id, sizeof rows[i].user_id, "user-%d", i % 2 ? i % 4 : i);
+        if (i < 10) {
+            snprintf(rows[i].experiment_id, sizeof rows[i].experiment_id, "exp");
+            snprintf(rows[i].variant, sizeof rows[i].variant, i % 2 ? "B" : "A");
+        } else if (i == 10) {
+            snprintf(rows[i].experiment_id, sizeof rows[i].experiment_id, "other");
+            snprintf(rows[i].variant, sizeof rows[i].variant, "A");
+        }
+    }
+    assert_int_equal(store_audit_insert(db, rows, N, &err), 0);
+
+    store_audit_row got;
+    assert_int_equal(store_audit_get(db, rows[3].request_id, &got, &err), 0);
+    assert_string_equal(got.experiment_id, "exp");
+    assert_string_equal(got.variant, "B");
+    store_audit_row_clear(&got);
+    assert_int_equal(store_audit_get(db, rows[11].request_id, &got, &err), 0);
+    assert_string_equal(got.experiment_id, "");
+    assert_string_equal(got.variant, "");
+    store_audit_row_clear(&got);
+
+    store_variant_stats *stats = NULL;
+    size_t n = 0;
+    assert_int_equal(store_experiment_results(db, "exp", &stats, &n, &err), 0);
+    assert_int_equal(n, 2);
+    /* A: i = 0 2 4 6 8, users user-0 user-2 .. user-8, surges 1.0 1.2 1.4 1.6 1.8 */
+    assert_string_equal(stats[0].variant, "A");
+    assert_int_equal(stats[0].decisions, 5);
+    assert_int_equal(stats[0].users, 5);
+    assert_true(fabs(stats[0].mean_surge - 1.4) < 1e-9);
+    assert_true(fabs(stats[0].p50_surge - 1.4) < 1e-9);
+    assert_int_equal(stats[0].mean_price_cents, 1400);
+    assert_int_equal(stats[0].first_ms, 1767225600000);
+    assert_int_equal(stats[0].last_ms, 1767225608000);
+    /* B: i = 1 3 5 7 9, users user-1 user-3 user-1 user-3 user-1: 2 distinct; lower median of
+     * 1.1 1.3 1.5 1.7 1.9 is 1.5 */
+    assert_string_equal(stats[1].variant, "B");
+    assert_int_equal(stats[1].decisions, 5);
+    assert_int_equal(stats[1].users, 2);
+    assert_true(fabs(stats[1].mean_surge - 1.5) < 1e-9);
+    assert_true(fabs(stats[1].p50_surge - 1.5) < 1e-9);
+    assert_int_equal(stats[1].mean_price_cents, 1500);
+    assert_int_equal(stats[1].first_ms, 1767225601000);
+    assert_int_equal(stats[1].last_ms, 1767225609000);
+    free(stats);
+
+    assert_int_equal(store_experiment_results(db, "none-such", &stats, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(stats);
+    assert_int_equal(store_experiment_results(db, "", &stats, &n, &err), SURGE_EINVAL);
+    store_db_close(db);
+}
+
 static void test_experiments_crud(void **state)
 {
     fixture *f = *state;
@@ -1158,6 +1227,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_duplicate_request_id_in_batch_writes_nothing,
                                         setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test_setup_teardown(test_experiments_crud, setup_tmpdir, teardown_tmpdir),
+        cmocka_unit_test_setup_teardown(test_experiment_results_aggregate_the_audit_by_variant,
+                                        setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test(test_feature_store_unknown_scheme_and_bad_mem_url_fail),
         cmocka_unit_test(test_feature_put_get_returns_values_sorted_by_name),
         cmocka_unit_test(test_feature_get_values_gives_nan_for_absent_names),
