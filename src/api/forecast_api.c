@@ -19,8 +19,10 @@ void api_models_changed(api_server *s)
 
 static void put_number(buf *o, double v)
 {
-    if (isfinite(v)) json_put_double(o, v);
-    else buf_puts(o, "null");
+    if (isfinite(v))
+        json_put_double(o, v);
+    else
+        buf_puts(o, "null");
 }
 
 void handle_forecast_demand(api_request *r)

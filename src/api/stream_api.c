@@ -149,6 +149,6 @@ void metrics_write_stream(buf *o, stream *st)
                (unsigned long long)s.engine.windows_closed,
                (long long)(s.watermark_ms == INT64_MIN ? 0 : s.watermark_ms),
                (long long)s.lag_records, s.engine.regions, (unsigned long long)s.checkpoints,
-               (unsigned long long)s.checkpoint_failures,
-               (unsigned long long)s.features_published, (unsigned long long)s.decode_errors);
+               (unsigned long long)s.checkpoint_failures, (unsigned long long)s.features_published,
+               (unsigned long long)s.decode_errors);
 }

@@ -101,7 +101,8 @@ static int head_advance(head *h, bus_topic topic, int64_t from, int64_t to, uint
 static void write_features_header(FILE *f)
 {
     fputs("region_id,ts", f);
-    for (int i = 0; i < STREAM_FEATURE_COUNT; i++) fprintf(f, ",%s", STREAM_FEATURE_NAMES[i]);
+    for (int i = 0; i < STREAM_FEATURE_COUNT; i++)
+        fprintf(f, ",%s", STREAM_FEATURE_NAMES[i]);
     fputc('\n', f);
 }
 
@@ -160,7 +161,8 @@ static int replay_log(const config *cfg, stream_engine *e, int64_t from, int64_t
             !(heads[src].consumer = bus_consumer_open(b, topic, p, start, err)) ||
             head_advance(&heads[src], topic, from, to, &st->skipped, &st->decode_errors, err))
             rc = err->code ? err->code : SURGE_EIO;
-        else total += heads[src].end - start;
+        else
+            total += heads[src].end - start;
     }
     int64_t next_boundary = INT64_MIN;
     while (!rc) {
@@ -192,7 +194,8 @@ static int replay_log(const config *cfg, stream_engine *e, int64_t from, int64_t
             int64_t now = time_mono_ns();
             if (now - last_progress >= 2000000000LL) {
                 int64_t done = 0;
-                for (int src = 0; src < STREAM_SOURCES; src++) done += heads[src].offset;
+                for (int src = 0; src < STREAM_SOURCES; src++)
+                    done += heads[src].offset;
                 char ts[40];
                 time_format_rfc3339(stream_engine_stream_time(e), ts, sizeof ts);
                 fprintf(stderr, "replay: %llu events (%.0f/s), event time %s, %.0f%% of the log\n",
@@ -248,9 +251,12 @@ static void on_snapshot(void *ctx, stream_engine *e, int64_t at_ms)
 /* exogenous columns of the table and the features they are read from (the forecaster maps
  * them back the same way, src/model/forecast.c) */
 static const char *const HISTORY_COLUMNS[][2] = {
-    {"temperature", "weather_temp_c"},     {"precipitation", "weather_precip_mm"},
-    {"holiday", "is_holiday"},             {"weather_severity", "weather_severity"},
-    {"nearby_event_score", "nearby_event_score"}, {"available_drivers", "available_drivers"},
+    {"temperature", "weather_temp_c"},
+    {"precipitation", "weather_precip_mm"},
+    {"holiday", "is_holiday"},
+    {"weather_severity", "weather_severity"},
+    {"nearby_event_score", "nearby_event_score"},
+    {"available_drivers", "available_drivers"},
 };
 #define HISTORY_NCOLUMNS 6
 
@@ -345,16 +351,20 @@ int cli_replay_history(const config *cfg, int64_t from, int64_t to, bool quiet, 
         history_fill(&h, e, stream_engine_stream_time(e) + 1);
         if (h.filled) qsort(h.rows, h.filled, sizeof *h.rows, compare_rows);
         buf_puts(csv, "region_id,ts,demand");
-        for (int c = 0; c < HISTORY_NCOLUMNS; c++) buf_printf(csv, ",%s", HISTORY_COLUMNS[c][0]);
+        for (int c = 0; c < HISTORY_NCOLUMNS; c++)
+            buf_printf(csv, ",%s", HISTORY_COLUMNS[c][0]);
         buf_putc(csv, '\n');
         for (size_t i = 0; i < h.filled; i++) {
             history_row *r = &h.rows[i];
-            if (isnan(r->demand)) continue; /* older than the engine's 8 days: cannot happen
-                                             * when filled a quarter later */
+            if (isnan(r->demand))
+                continue; /* older than the engine's 8 days: cannot happen
+                           * when filled a quarter later */
             buf_printf(csv, "%s,%lld,%.0f", r->region, (long long)r->ts, r->demand);
             for (int c = 0; c < HISTORY_NCOLUMNS; c++) {
-                if (isnan(r->exog[c])) buf_putc(csv, ',');
-                else buf_printf(csv, ",%.9g", r->exog[c]);
+                if (isnan(r->exog[c]))
+                    buf_putc(csv, ',');
+                else
+                    buf_printf(csv, ",%.9g", r->exog[c]);
             }
             buf_putc(csv, '\n');
         }
@@ -380,8 +390,8 @@ int cli_replay_command(int argc, char **argv)
         fprintf(stderr, "surge: %s\n", err.message);
         return 2;
     }
-    const char *from_s = NULL, *to_s = NULL, *agg_path = NULL, *feat_path = NULL,
-               *late_path = NULL, *every_s = NULL;
+    const char *from_s = NULL, *to_s = NULL, *agg_path = NULL, *feat_path = NULL, *late_path = NULL,
+               *every_s = NULL;
     bool json = false, quiet = false;
     int rc = 2;
     for (int i = 1; i < argc; i++) {

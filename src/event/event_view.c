@@ -1,7 +1,7 @@
 /* event_view.c: decodes the few fields the stream processor needs straight from an input
  * topic's Avro bytes, without libavro: the stream reads every event of the log and must go at
- * millions per second. The layout it walks is the one of schemas/topics/ (the topic unions); the unit tests
- * check it against libavro-encoded records of every type. */
+ * millions per second. The layout it walks is the one of schemas/topics/ (the topic unions); the
+ * unit tests check it against libavro-encoded records of every type. */
 #include "event/event.h"
 
 #include <string.h>
@@ -46,7 +46,8 @@ static double read_double(reader *r)
         return 0;
     }
     uint64_t bits = 0;
-    for (int i = 7; i >= 0; i--) bits = bits << 8 | r->p[i];
+    for (int i = 7; i >= 0; i--)
+        bits = bits << 8 | r->p[i];
     r->p += 8;
     double d;
     memcpy(&d, &bits, sizeof d);
@@ -63,18 +64,28 @@ static void skip_optional(reader *r, bool is_string)
         return;
     }
     size_t len;
-    if (is_string) read_string(r, &len);
-    else read_double(r);
+    if (is_string)
+        read_string(r, &len);
+    else
+        read_double(r);
 }
 
 /* The first branch of each input topic's union, in event_type order. */
 static int topic_first_type(bus_topic topic, int *count)
 {
     switch (topic) {
-    case BUS_USER_EVENTS: *count = 4; return EVENT_SEARCH;
-    case BUS_SUPPLY_EVENTS: *count = 2; return EVENT_DRIVER_LOCATION;
-    case BUS_EXTERNAL_EVENTS: *count = 4; return EVENT_WEATHER;
-    default: *count = 0; return -1;
+    case BUS_USER_EVENTS:
+        *count = 4;
+        return EVENT_SEARCH;
+    case BUS_SUPPLY_EVENTS:
+        *count = 2;
+        return EVENT_DRIVER_LOCATION;
+    case BUS_EXTERNAL_EVENTS:
+        *count = 4;
+        return EVENT_WEATHER;
+    default:
+        *count = 0;
+        return -1;
     }
 }
 
@@ -102,8 +113,10 @@ int event_view_decode(bus_topic topic, const void *data, size_t len, event_view 
     n = 0;
     if (out->type == EVENT_HOLIDAY) { /* ["null", "string"]: a holiday may be city-wide */
         int64_t b = read_long(&r);
-        if (b == 1) region = read_string(&r, &n);
-        else if (b != 0) r.bad = true;
+        if (b == 1)
+            region = read_string(&r, &n);
+        else if (b != 0)
+            r.bad = true;
     } else {
         region = read_string(&r, &n);
     }
@@ -119,7 +132,7 @@ int event_view_decode(bus_topic topic, const void *data, size_t len, event_view 
         skip_optional(&r, false); /* lat */
         skip_optional(&r, false); /* lon */
     }
-    read_string(&r, &n);      /* source */
+    read_string(&r, &n); /* source */
     switch (out->type) {
     case EVENT_SEARCH:
     case EVENT_VIEW:

@@ -67,7 +67,8 @@ static void loaded_free(void *ctx, void *p)
 {
     loaded_model *m = p;
     if (!m) return;
-    for (int h = 0; h < m->nhorizons; h++) model_ensemble_free(m->ensembles[h]);
+    for (int h = 0; h < m->nhorizons; h++)
+        model_ensemble_free(m->ensembles[h]);
     free(m->features);
     free(m);
 }
@@ -141,7 +142,8 @@ static int loaded_warm(void *ctx, void *p, surge_error *err)
     loaded_model *m = p;
     float *row = malloc(((size_t)m->nfeatures + 1) * sizeof *row);
     if (!row) return surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
-    for (int i = 0; i < m->nfeatures; i++) row[i] = NAN;
+    for (int i = 0; i < m->nfeatures; i++)
+        row[i] = NAN;
     for (int h = 0; h < m->nhorizons; h++) {
         float out;
         model_ensemble_predict(m->ensembles[h], row, &out);
@@ -164,7 +166,8 @@ static void history_read(model_forecaster *f, const char *region, int64_t origin
 {
     h->first = origin - (int64_t)HISTORY_QUARTERS * QUARTER_MS;
     if (!f->stream || stream_demand_history(f->stream, region, h->first, HISTORY_QUARTERS, h->q))
-        for (int i = 0; i < HISTORY_QUARTERS; i++) h->q[i] = NAN;
+        for (int i = 0; i < HISTORY_QUARTERS; i++)
+            h->q[i] = NAN;
 }
 
 /* Demand in [from, to) from the history (NAN when any quarter of it is unknown or outside). */
@@ -173,7 +176,8 @@ static double history_sum(const history *h, int64_t from, int64_t to)
     int64_t a = (from - h->first) / QUARTER_MS, b = (to - h->first) / QUARTER_MS;
     if (from < h->first || a >= b || b > HISTORY_QUARTERS) return NAN;
     double s = 0;
-    for (int64_t i = a; i < b; i++) s += h->q[i];
+    for (int64_t i = a; i < b; i++)
+        s += h->q[i];
     return s; /* NAN propagates */
 }
 
@@ -232,22 +236,38 @@ static void build_row(const loaded_model *m, const history *h, int64_t origin,
     for (int i = 0; i < m->nfeatures; i++) {
         const char *name = m->features[i];
         double v;
-        if (strcmp(name, "hour_of_day") == 0) v = hour;
-        else if (strcmp(name, "minute_of_day") == 0) v = (double)minute;
-        else if (strcmp(name, "day_of_week") == 0) v = dow;
-        else if (strcmp(name, "is_weekend") == 0) v = dow >= 6;
-        else if (strcmp(name, "day_sin") == 0) v = (float)sin(day_angle);
-        else if (strcmp(name, "day_cos") == 0) v = (float)cos(day_angle);
-        else if (strcmp(name, "week_sin") == 0) v = (float)sin(week_angle);
-        else if (strcmp(name, "week_cos") == 0) v = (float)cos(week_angle);
-        else if (strcmp(name, "lag_1") == 0) v = steps[n - 1];
-        else if (strcmp(name, "lag_2") == 0) v = steps[n - 2];
-        else if (strcmp(name, "lag_1d") == 0) v = steps[n - per_day];
-        else if (strcmp(name, "lag_1w") == 0) v = steps[n - per_week];
-        else if (strcmp(name, "mean_1h") == 0) v = mean_known(steps, n - per_hour, n);
-        else if (strcmp(name, "mean_1d") == 0) v = mean_known(steps, n - per_day, n);
-        else if (strcmp(name, "mean_7d") == 0) v = mean_known(steps, n - per_week, n);
-        else v = live_feature(live, exogenous_feature(name));
+        if (strcmp(name, "hour_of_day") == 0)
+            v = hour;
+        else if (strcmp(name, "minute_of_day") == 0)
+            v = (double)minute;
+        else if (strcmp(name, "day_of_week") == 0)
+            v = dow;
+        else if (strcmp(name, "is_weekend") == 0)
+            v = dow >= 6;
+        else if (strcmp(name, "day_sin") == 0)
+            v = (float)sin(day_angle);
+        else if (strcmp(name, "day_cos") == 0)
+            v = (float)cos(day_angle);
+        else if (strcmp(name, "week_sin") == 0)
+            v = (float)sin(week_angle);
+        else if (strcmp(name, "week_cos") == 0)
+            v = (float)cos(week_angle);
+        else if (strcmp(name, "lag_1") == 0)
+            v = steps[n - 1];
+        else if (strcmp(name, "lag_2") == 0)
+            v = steps[n - 2];
+        else if (strcmp(name, "lag_1d") == 0)
+            v = steps[n - per_day];
+        else if (strcmp(name, "lag_1w") == 0)
+            v = steps[n - per_week];
+        else if (strcmp(name, "mean_1h") == 0)
+            v = mean_known(steps, n - per_hour, n);
+        else if (strcmp(name, "mean_1d") == 0)
+            v = mean_known(steps, n - per_day, n);
+        else if (strcmp(name, "mean_7d") == 0)
+            v = mean_known(steps, n - per_week, n);
+        else
+            v = live_feature(live, exogenous_feature(name));
         row[i] = (float)v;
     }
 }
@@ -266,8 +286,8 @@ static double baseline_7d(const history *h, int64_t origin, int horizon_min)
 
 /* ---------------------------------------------------------------- forecasting */
 
-static void remember(model_forecaster *f, const char *version, const char *region,
-                     int64_t origin, int64_t end, float predicted)
+static void remember(model_forecaster *f, const char *version, const char *region, int64_t origin,
+                     int64_t end, float predicted)
 {
     pthread_mutex_lock(&f->lock);
     for (size_t i = f->npending; i-- > 0 && i + 64 >= f->npending;) {
@@ -331,8 +351,8 @@ int model_forecaster_forecast(model_forecaster *f, const char *region_id, const 
     str_copy(version, MODEL_VERSION_MAX, serve);
     if (!serve[0])
         return -surge_fail(err, SURGE_ENOTFOUND, "model",
-                          "no model version is live: train one (surge train) and promote it "
-                          "(surge models promote VERSION)");
+                           "no model version is live: train one (surge train) and promote it "
+                           "(surge models promote VERSION)");
     loaded_model *m = model_lru_get(f->lru, serve, err);
     if (!m) {
         atomic_fetch_add(&f->failures, 1);
@@ -505,8 +525,10 @@ int model_forecaster_score(model_forecaster *f, int64_t watermark_ms)
         bool known = nq > 0 && nq <= 96 && f->stream &&
                      stream_demand_history(f->stream, p.region, p.origin_ms, nq, q) == 0;
         for (int k = 0; known && k < nq; k++) {
-            if (isnan(q[k])) known = false;
-            else actual += q[k];
+            if (isnan(q[k]))
+                known = false;
+            else
+                actual += q[k];
         }
         if (known) {
             model_router_observe(f->router, p.version, fabs(actual - p.predicted));

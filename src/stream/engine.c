@@ -18,9 +18,9 @@
 #define TIMELINE 360    /* closed minutes kept per region for the portal */
 #define HOURS 168       /* hourly buckets: 7 days */
 #define QUARTER_MS 900000
-#define QUARTERS 800    /* 15-minute search counts: 8 days and a bit, the forecaster's lags */
+#define QUARTERS 800 /* 15-minute search counts: 8 days and a bit, the forecaster's lags */
 #define VENUES 8
-#define SWEEP_PANES 5   /* stale drivers and ended sessions are swept every 5 closed minutes */
+#define SWEEP_PANES 5 /* stale drivers and ended sessions are swept every 5 closed minutes */
 
 const char *const STREAM_WINDOW_NAMES[STREAM_NWINDOWS] = {"tumbling_1m", "tumbling_5m",
                                                           "sliding_15m"};
@@ -65,12 +65,12 @@ typedef struct timeline_point {
 typedef struct region {
     char id[GEOHASH_MAX + 1];
     pane ring[RING];
-    int64_t last_data_k;     /* latest pane holding counted events */
-    int64_t emitted_end_k;   /* windows ending at or before this pane index were emitted */
+    int64_t last_data_k;   /* latest pane holding counted events */
+    int64_t emitted_end_k; /* windows ending at or before this pane index were emitted */
     hour_bucket hours[HOURS];
     int64_t quarter_k[QUARTERS]; /* which quarter (ts / QUARTER_MS) each slot holds */
     uint32_t quarter_searches[QUARTERS];
-    int64_t first_hour;      /* the first hour the region had an event: history coverage */
+    int64_t first_hour; /* the first hour the region had an event: history coverage */
     int64_t last_search_ts, last_booking_ts, last_event_ts;
     int32_t available, busy; /* drivers whose latest status is this, located here */
     int32_t active_sessions;
@@ -125,7 +125,8 @@ static void table_rehash(table *t, size_t heads)
 {
     int32_t *h = malloc(heads * sizeof *h);
     if (!h) abort(); /* the process cannot go on without its state */
-    for (size_t i = 0; i < heads; i++) h[i] = -1;
+    for (size_t i = 0; i < heads; i++)
+        h[i] = -1;
     for (size_t i = 0; i < t->used; i++) {
         table_node *n = table_at(t, (int32_t)i);
         if (!n->live) continue;
@@ -191,7 +192,8 @@ static void table_remove(table *t, int32_t i)
     table_node *n = table_at(t, i);
     size_t b = hash_fnv1a64(n->key, n->key_len) & (t->head_count - 1);
     int32_t *link = &t->heads[b];
-    while (*link != i) link = &table_at(t, *link)->next;
+    while (*link != i)
+        link = &table_at(t, *link)->next;
     *link = n->next;
     n->live = false;
     n->next = t->free_list;
@@ -227,7 +229,7 @@ struct stream_engine {
     region **regions;
     size_t region_count, region_capacity;
     table region_index, drivers, users;
-    const tz_zone **zones; /* per region, parallel to regions; NULL = UTC */
+    const tz_zone **zones;              /* per region, parallel to regions; NULL = UTC */
     int64_t source_max[STREAM_SOURCES]; /* largest event time per source; INT64_MIN: none */
     bool source_idle[STREAM_SOURCES];
     bool source_pending[STREAM_SOURCES]; /* has records not read yet (set by the reader) */
@@ -256,10 +258,14 @@ int stream_source_index(bus_topic topic, int partition)
 {
     if (partition < 0 || partition >= BUS_PARTITIONS) return -1;
     switch (topic) {
-    case BUS_USER_EVENTS: return partition;
-    case BUS_SUPPLY_EVENTS: return BUS_PARTITIONS + partition;
-    case BUS_EXTERNAL_EVENTS: return 2 * BUS_PARTITIONS + partition;
-    default: return -1;
+    case BUS_USER_EVENTS:
+        return partition;
+    case BUS_SUPPLY_EVENTS:
+        return BUS_PARTITIONS + partition;
+    case BUS_EXTERNAL_EVENTS:
+        return 2 * BUS_PARTITIONS + partition;
+    default:
+        return -1;
     }
 }
 
@@ -273,7 +279,8 @@ stream_engine *stream_engine_new(const stream_engine_config *cfg,
     table_init(&e->region_index, sizeof(region_entry));
     table_init(&e->drivers, sizeof(driver));
     table_init(&e->users, sizeof(user));
-    for (int i = 0; i < STREAM_SOURCES; i++) e->source_max[i] = INT64_MIN;
+    for (int i = 0; i < STREAM_SOURCES; i++)
+        e->source_max[i] = INT64_MIN;
     e->watermark = INT64_MIN;
     e->stream_time = INT64_MIN;
     e->closed_end_k = INT64_MIN;
@@ -286,7 +293,8 @@ stream_engine *stream_engine_new(const stream_engine_config *cfg,
 void stream_engine_free(stream_engine *e)
 {
     if (!e) return;
-    for (size_t i = 0; i < e->region_count; i++) free(e->regions[i]);
+    for (size_t i = 0; i < e->region_count; i++)
+        free(e->regions[i]);
     free(e->regions);
     free(e->zones);
     table_destroy(&e->region_index);
@@ -300,7 +308,8 @@ static void region_link_neighbours(stream_engine *e, region *r)
     for (int i = 0; i < 8; i++) {
         if (r->neighbour_index[i] >= 0 || !r->neighbours[i][0]) continue;
         int32_t at = table_find(&e->region_index, r->neighbours[i], strlen(r->neighbours[i]));
-        if (at >= 0) r->neighbour_index[i] = ((region_entry *)table_at(&e->region_index, at))->index;
+        if (at >= 0)
+            r->neighbour_index[i] = ((region_entry *)table_at(&e->region_index, at))->index;
     }
 }
 
@@ -323,15 +332,19 @@ static int32_t region_get(stream_engine *e, const char *id)
     region *r = calloc(1, sizeof *r);
     if (!r) abort();
     str_copy(r->id, sizeof r->id, id);
-    for (int i = 0; i < RING; i++) r->ring[i].k = INT64_MIN;
-    for (int i = 0; i < HOURS; i++) r->hours[i].h = INT64_MIN;
-    for (int i = 0; i < QUARTERS; i++) r->quarter_k[i] = INT64_MIN;
+    for (int i = 0; i < RING; i++)
+        r->ring[i].k = INT64_MIN;
+    for (int i = 0; i < HOURS; i++)
+        r->hours[i].h = INT64_MIN;
+    for (int i = 0; i < QUARTERS; i++)
+        r->quarter_k[i] = INT64_MIN;
     r->last_data_k = INT64_MIN;
     r->emitted_end_k = e->closed_end_k;
     r->first_hour = INT64_MAX;
     r->last_search_ts = r->last_booking_ts = r->last_event_ts = INT64_MIN;
     r->weather_ts = r->traffic_ts = r->holiday_ts = INT64_MIN;
-    static const int8_t d[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
+    static const int8_t d[8][2] = {{1, 0}, {-1, 0}, {0, 1},  {0, -1},
+                                   {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
     for (int i = 0; i < 8; i++) {
         r->neighbour_index[i] = -1;
         if (geohash_neighbour(id, d[i][0], d[i][1], r->neighbours[i])) r->neighbours[i][0] = 0;
@@ -340,7 +353,8 @@ static int32_t region_get(stream_engine *e, const char *id)
     e->regions[e->region_count] = r;
     e->zones[e->region_count] = NULL;
     e->region_count++;
-    for (size_t i = 0; i < e->region_count; i++) region_link_neighbours(e, e->regions[i]);
+    for (size_t i = 0; i < e->region_count; i++)
+        region_link_neighbours(e, e->regions[i]);
     return entry->index;
 }
 
@@ -374,7 +388,8 @@ static void pane_sum(const region *r, int64_t first, int64_t last, uint32_t c[NC
     for (int64_t k = first; k <= last; k++) {
         const pane *p = &r->ring[(uint64_t)k % RING];
         if (p->k != k) continue;
-        for (int i = 0; i < NCOUNTS; i++) c[i] += p->c[i];
+        for (int i = 0; i < NCOUNTS; i++)
+            c[i] += p->c[i];
         if (session_ms) *session_ms += p->session_ms;
         if (session_searches) *session_searches += p->session_searches;
     }
@@ -408,8 +423,10 @@ static void emit(stream_engine *e, region *r, stream_window w, int64_t end_k, in
     e->windows++;
     if (w == STREAM_TUMBLING_1M) {
         timeline_point *t = &r->timeline[(r->timeline_head + r->timeline_count) % TIMELINE];
-        if (r->timeline_count == TIMELINE) r->timeline_head = (r->timeline_head + 1) % TIMELINE;
-        else r->timeline_count++;
+        if (r->timeline_count == TIMELINE)
+            r->timeline_head = (r->timeline_head + 1) % TIMELINE;
+        else
+            r->timeline_count++;
         t->k = end_k - 1;
         memcpy(t->c, c, sizeof t->c);
         t->available = r->available;
@@ -447,8 +464,10 @@ static void driver_uncount(stream_engine *e, driver *d)
 {
     if (d->counted < 0 || d->region < 0) return;
     region *r = e->regions[d->region];
-    if (d->counted == 0) r->available--;
-    else if (d->counted == 1) r->busy--;
+    if (d->counted == 0)
+        r->available--;
+    else if (d->counted == 1)
+        r->busy--;
     d->counted = -1;
 }
 
@@ -456,8 +475,10 @@ static void driver_count(stream_engine *e, driver *d)
 {
     if (d->region < 0 || d->status < 0 || d->status > 1) return;
     region *r = e->regions[d->region];
-    if (d->status == 0) r->available++;
-    else r->busy++;
+    if (d->status == 0)
+        r->available++;
+    else
+        r->busy++;
     d->counted = d->status;
 }
 
@@ -497,7 +518,8 @@ static void close_to(stream_engine *e, int64_t end_k)
 {
     if (end_k <= e->closed_end_k && e->closed_end_k != INT64_MIN) return;
     e->closed_end_k = end_k;
-    for (size_t i = 0; i < e->region_count; i++) region_close(e, e->regions[i], end_k);
+    for (size_t i = 0; i < e->region_count; i++)
+        region_close(e, e->regions[i], end_k);
     if (e->swept_end_k == INT64_MIN || end_k - e->swept_end_k >= SWEEP_PANES) {
         sweep(e);
         e->swept_end_k = end_k;
@@ -580,8 +602,10 @@ static void hour_add(region *r, int64_t ts, enum count what)
         memset(b, 0, sizeof *b);
         b->h = h;
     }
-    if (what == C_SEARCH) b->searches++;
-    else b->bookings++;
+    if (what == C_SEARCH)
+        b->searches++;
+    else
+        b->bookings++;
     if (h < r->first_hour) r->first_hour = h;
     if (what != C_SEARCH) return;
     int64_t q = floor_div(ts, QUARTER_MS);
@@ -615,9 +639,8 @@ static void on_user(stream_engine *e, int32_t ri, const event_view *ev, pane *p)
         if (ev->ts_ms > u->last_ts) u->last_ts = ev->ts_ms;
         /* the session belongs to the region of its earliest event (ties: the smaller region
          * id), whatever order the partitions were read in */
-        if (ev->ts_ms < u->start_ts ||
-            (ev->ts_ms == u->start_ts && ri != u->region &&
-             strcmp(r->id, e->regions[u->region]->id) < 0)) {
+        if (ev->ts_ms < u->start_ts || (ev->ts_ms == u->start_ts && ri != u->region &&
+                                        strcmp(r->id, e->regions[u->region]->id) < 0)) {
             region *old = e->regions[u->region];
             old->active_sessions--;
             int64_t ok = floor_div(u->start_ts, PANE_MS);
@@ -699,7 +722,8 @@ static void on_external(region *r, const event_view *ev)
         slot->ts = ev->ts_ms;
         return;
     }
-    default: return;
+    default:
+        return;
     }
 }
 
@@ -764,24 +788,68 @@ int stream_engine_process(stream_engine *e, int source, const event_view *ev)
 /* ---------------------------------------------------------------- features */
 
 /* Every feature stream_engine_features can write, in its order (docs/features.md). */
-const char *const STREAM_FEATURE_NAMES[] = {
-    "hour_of_day", "day_of_week", "minute_of_day", "is_weekend", "hour_sin", "hour_cos",
-    "dow_sin", "dow_cos", "is_peak_hour", "is_holiday", "search_count_1min",
-    "search_volume_5min", "search_volume_15min", "search_volume_60min", "view_count_5min",
-    "booking_count_1min", "booking_count_5min", "booking_count_15min", "cancel_count_15min",
-    "cancel_rate_15min", "conversion_rate_15min", "demand_trend", "rolling_avg_demand_1h",
-    "rolling_avg_demand_7d", "history_hours", "demand_vs_7d_ratio", "seasonality_score",
-    "same_slot_last_week", "expected_demand", "demand_score", "time_since_last_booking_s",
-    "time_since_last_search_s", "last_event_ts_ms", "active_sessions", "sessions_started_15min",
-    "avg_session_length_min_1h", "searches_per_session_1h", "available_drivers", "busy_drivers",
-    "online_drivers", "utilization_ratio", "supply_demand_ratio",
-    "driver_location_updates_5min", "driver_status_changes_15min",
-    "driver_available_events_15min", "neighbour_available_drivers",
-    "neighbour_search_volume_15min", "neighbour_supply_demand_ratio", "weather_temp_c",
-    "weather_precip_mm", "weather_severity", "weather_age_s", "is_raining",
-    "weather_from_neighbour", "traffic_congestion", "traffic_age_s", "nearby_event_score",
-    "nearby_event_attendance", "active_venue_events", "minutes_to_next_event"};
-const int STREAM_FEATURE_COUNT = (int)(sizeof STREAM_FEATURE_NAMES / sizeof STREAM_FEATURE_NAMES[0]);
+const char *const STREAM_FEATURE_NAMES[] = {"hour_of_day",
+                                            "day_of_week",
+                                            "minute_of_day",
+                                            "is_weekend",
+                                            "hour_sin",
+                                            "hour_cos",
+                                            "dow_sin",
+                                            "dow_cos",
+                                            "is_peak_hour",
+                                            "is_holiday",
+                                            "search_count_1min",
+                                            "search_volume_5min",
+                                            "search_volume_15min",
+                                            "search_volume_60min",
+                                            "view_count_5min",
+                                            "booking_count_1min",
+                                            "booking_count_5min",
+                                            "booking_count_15min",
+                                            "cancel_count_15min",
+                                            "cancel_rate_15min",
+                                            "conversion_rate_15min",
+                                            "demand_trend",
+                                            "rolling_avg_demand_1h",
+                                            "rolling_avg_demand_7d",
+                                            "history_hours",
+                                            "demand_vs_7d_ratio",
+                                            "seasonality_score",
+                                            "same_slot_last_week",
+                                            "expected_demand",
+                                            "demand_score",
+                                            "time_since_last_booking_s",
+                                            "time_since_last_search_s",
+                                            "last_event_ts_ms",
+                                            "active_sessions",
+                                            "sessions_started_15min",
+                                            "avg_session_length_min_1h",
+                                            "searches_per_session_1h",
+                                            "available_drivers",
+                                            "busy_drivers",
+                                            "online_drivers",
+                                            "utilization_ratio",
+                                            "supply_demand_ratio",
+                                            "driver_location_updates_5min",
+                                            "driver_status_changes_15min",
+                                            "driver_available_events_15min",
+                                            "neighbour_available_drivers",
+                                            "neighbour_search_volume_15min",
+                                            "neighbour_supply_demand_ratio",
+                                            "weather_temp_c",
+                                            "weather_precip_mm",
+                                            "weather_severity",
+                                            "weather_age_s",
+                                            "is_raining",
+                                            "weather_from_neighbour",
+                                            "traffic_congestion",
+                                            "traffic_age_s",
+                                            "nearby_event_score",
+                                            "nearby_event_attendance",
+                                            "active_venue_events",
+                                            "minutes_to_next_event"};
+const int STREAM_FEATURE_COUNT =
+    (int)(sizeof STREAM_FEATURE_NAMES / sizeof STREAM_FEATURE_NAMES[0]);
 
 typedef struct feature_writer {
     feature_set *set;
@@ -831,16 +899,19 @@ static double same_hour_average(const region *r, int64_t h)
 static double venue_score(const venue *v, int64_t t, double weight)
 {
     double ramp;
-    if (t >= v->start && t < v->end) ramp = 1;
-    else if (t < v->start && t >= v->start - HOUR_MS) ramp = 1 - (double)(v->start - t) / HOUR_MS;
-    else if (t >= v->end && t < v->end + 30 * 60000) ramp = 1 - (double)(t - v->end) / (30 * 60000);
-    else return 0;
+    if (t >= v->start && t < v->end)
+        ramp = 1;
+    else if (t < v->start && t >= v->start - HOUR_MS)
+        ramp = 1 - (double)(v->start - t) / HOUR_MS;
+    else if (t >= v->end && t < v->end + 30 * 60000)
+        ramp = 1 - (double)(t - v->end) / (30 * 60000);
+    else
+        return 0;
     double size = (double)v->attendance / 20000.0;
     return (size > 1 ? 1 : size) * weight * ramp;
 }
 
-int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_ms,
-                           feature_set *out)
+int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_ms, feature_set *out)
 {
     int32_t at = table_find(&e->region_index, region_id, strlen(region_id));
     if (at < 0) return SURGE_ENOTFOUND;
@@ -896,8 +967,7 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "booking_count_15min", c15[C_BOOKING]);
     put(&w, "cancel_count_15min", c15[C_CANCEL]);
     put(&w, "cancel_rate_15min", c15[C_BOOKING] ? (double)c15[C_CANCEL] / c15[C_BOOKING] : 0);
-    put(&w, "conversion_rate_15min",
-        c15[C_SEARCH] ? (double)c15[C_BOOKING] / c15[C_SEARCH] : 0);
+    put(&w, "conversion_rate_15min", c15[C_SEARCH] ? (double)c15[C_BOOKING] / c15[C_SEARCH] : 0);
     put(&w, "demand_trend",
         ((double)c5[C_SEARCH] - prev5[C_SEARCH]) / (prev5[C_SEARCH] > 0 ? prev5[C_SEARCH] : 1));
     put(&w, "rolling_avg_demand_1h", c60[C_SEARCH] / 60.0);
@@ -909,7 +979,8 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "demand_vs_7d_ratio", ratio(c60[C_SEARCH], avg7));
     put(&w, "seasonality_score", ratio(same_hour, avg7));
     const hour_bucket *lw = &r->hours[(uint64_t)(H - HOURS) % HOURS];
-    if (r->first_hour <= H - HOURS) put(&w, "same_slot_last_week", lw->h == H - HOURS ? lw->searches : 0);
+    if (r->first_hour <= H - HOURS)
+        put(&w, "same_slot_last_week", lw->h == H - HOURS ? lw->searches : 0);
     put(&w, "expected_demand", c15[C_SEARCH]);
     /* the model-free demand score: the last 15 minutes' hourly rate against the usual rate of
      * this hour (same hour on previous days, else the weekly average); 0.5 = as usual */
@@ -939,8 +1010,7 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "online_drivers", r->available + r->busy);
     put(&w, "utilization_ratio",
         r->available + r->busy ? (double)r->busy / (r->available + r->busy) : 0);
-    put(&w, "supply_demand_ratio",
-        (double)r->available / (c15[C_SEARCH] > 0 ? c15[C_SEARCH] : 1));
+    put(&w, "supply_demand_ratio", (double)r->available / (c15[C_SEARCH] > 0 ? c15[C_SEARCH] : 1));
     put(&w, "driver_location_updates_5min", c5[C_LOCATION]);
     put(&w, "driver_status_changes_15min", c15[C_STATUS]);
     put(&w, "driver_available_events_15min", c15[C_AVAILABLE_EVENTS]);
@@ -949,7 +1019,9 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     double event_score = 0, attendance = 0, to_next = NAN;
     int active = 0;
     for (int i = -1; i < 8; i++) {
-        const region *n = i < 0 ? r : r->neighbour_index[i] >= 0 ? e->regions[r->neighbour_index[i]] : NULL;
+        const region *n = i < 0                        ? r
+                          : r->neighbour_index[i] >= 0 ? e->regions[r->neighbour_index[i]]
+                                                       : NULL;
         if (!n) continue;
         if (i >= 0) {
             uint32_t cn[NCOUNTS];
@@ -997,7 +1069,8 @@ int stream_engine_demand_history(stream_engine *e, const char *region_id, int64_
                                  int count, float *out)
 {
     int32_t at = table_find(&e->region_index, region_id, strlen(region_id));
-    for (int i = 0; i < count; i++) out[i] = NAN;
+    for (int i = 0; i < count; i++)
+        out[i] = NAN;
     if (at < 0) return SURGE_ENOTFOUND;
     const region *r = e->regions[((region_entry *)table_at(&e->region_index, at))->index];
     if (r->first_hour == INT64_MAX) return 0;
@@ -1007,8 +1080,10 @@ int stream_engine_demand_history(stream_engine *e, const char *region_id, int64_
         int64_t q = q0 + i;
         if (q < known_from) continue;
         int slot = (int)((uint64_t)q % QUARTERS);
-        if (r->quarter_k[slot] == q) out[i] = (float)r->quarter_searches[slot];
-        else if (r->quarter_k[slot] == INT64_MIN || r->quarter_k[slot] < q) out[i] = 0;
+        if (r->quarter_k[slot] == q)
+            out[i] = (float)r->quarter_searches[slot];
+        else if (r->quarter_k[slot] == INT64_MIN || r->quarter_k[slot] < q)
+            out[i] = 0;
         /* a slot holding a later quarter: q is older than the kept 8 days, unknown */
     }
     return 0;
@@ -1116,7 +1191,8 @@ void stream_engine_save(const stream_engine *e, buf *out)
     h.driver_count = e->drivers.live;
     h.user_count = e->users.live;
     buf_append(out, &h, sizeof h);
-    for (size_t i = 0; i < e->region_count; i++) buf_append(out, e->regions[i], sizeof(region));
+    for (size_t i = 0; i < e->region_count; i++)
+        buf_append(out, e->regions[i], sizeof(region));
     for (size_t i = 0; i < e->drivers.used; i++) {
         const table_node *n = table_at(&e->drivers, (int32_t)i);
         if (n->live) buf_append(out, n, sizeof(driver));
@@ -1168,9 +1244,11 @@ int stream_engine_load(stream_engine *e, const void *data, size_t len, surge_err
         if ((uint64_t)ri != i)
             return surge_fail(err, SURGE_EPARSE, "checkpoint", "duplicate region '%s'", tmp.id);
         memcpy(e->regions[ri], &tmp, sizeof tmp);
-        for (int n = 0; n < 8; n++) e->regions[ri]->neighbour_index[n] = -1;
+        for (int n = 0; n < 8; n++)
+            e->regions[ri]->neighbour_index[n] = -1;
     }
-    for (size_t i = 0; i < e->region_count; i++) region_link_neighbours(e, e->regions[i]);
+    for (size_t i = 0; i < e->region_count; i++)
+        region_link_neighbours(e, e->regions[i]);
     for (uint64_t i = 0; i < h.driver_count; i++, p += sizeof(driver)) {
         driver tmp;
         memcpy(&tmp, p, sizeof tmp);

@@ -44,7 +44,7 @@ struct stream {
     int64_t head_offset[STREAM_SOURCES];
     bool delivered[STREAM_SOURCES]; /* has delivered at least one record since start */
     bool holding[STREAM_SOURCES];   /* no head, but holds the watermark (round start) */
-    uint64_t rounds_published;               /* publish cycles done (stream_sync) */
+    uint64_t rounds_published;      /* publish cycles done (stream_sync) */
     stream_stats stats;
 
     buf signals[BUS_PARTITIONS]; /* encoded demand-signals waiting to be produced */
@@ -155,8 +155,7 @@ static int checkpoint_write(stream *s, surge_error *err)
     }
     if (fd >= 0) close(fd);
     if (!rc && rename(tmp, path))
-        rc = surge_fail(err, SURGE_EIO, "stream.dir", "cannot rename %s: %s", tmp,
-                        strerror(errno));
+        rc = surge_fail(err, SURGE_EIO, "stream.dir", "cannot rename %s: %s", tmp, strerror(errno));
     if (!rc) {
         int dfd = open(s->cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
@@ -188,8 +187,7 @@ static int checkpoint_read(stream *s, surge_error *err)
         goto out;
     }
     data = malloc(header[1]);
-    if (!data || fread(data, header[1], 1, f) != 1 ||
-        hash_fnv1a64(data, header[1]) != header[2]) {
+    if (!data || fread(data, header[1], 1, f) != 1 || hash_fnv1a64(data, header[1]) != header[2]) {
         rc = surge_fail(err, SURGE_EPARSE, "checkpoint", "%s is truncated or damaged", path);
         goto out;
     }
@@ -241,8 +239,8 @@ static void produce_signals(stream *s)
             r[i].key_len = strlen(r[i].key);
             at += len;
         }
-        batches[nb++] = (bus_batch){.topic = BUS_DEMAND_SIGNALS, .partition = p, .records = r,
-                                    .count = s->signal_count[p]};
+        batches[nb++] = (bus_batch){
+            .topic = BUS_DEMAND_SIGNALS, .partition = p, .records = r, .count = s->signal_count[p]};
     }
     surge_error err;
     if (nb && bus_produce_many(s->bus, batches, nb, &err))
@@ -267,17 +265,16 @@ static void head_fill(stream *s, int src)
     surge_error err;
     int rc;
     while ((rc = bus_consumer_next(s->consumers[src], &rec, &err)) == 1) {
-        if (event_view_decode(source_topic(src), rec.value, rec.value_len, &s->heads[src],
-                              &err) == 0) {
+        if (event_view_decode(source_topic(src), rec.value, rec.value_len, &s->heads[src], &err) ==
+            0) {
             s->head_valid[src] = true;
             s->head_offset[src] = rec.offset;
             return;
         }
         s->next_offset[src] = rec.offset + 1;
         if (s->stats.decode_errors++ < 10)
-            log_error("stream", "%s/%d offset %lld skipped: %s",
-                      BUS_TOPIC_NAMES[source_topic(src)], source_partition(src),
-                      (long long)rec.offset, err.message);
+            log_error("stream", "%s/%d offset %lld skipped: %s", BUS_TOPIC_NAMES[source_topic(src)],
+                      source_partition(src), (long long)rec.offset, err.message);
     }
     if (rc < 0)
         log_error("stream", "reading %s/%d: %s", BUS_TOPIC_NAMES[source_topic(src)],
@@ -305,8 +302,8 @@ static size_t read_round(stream *s, int64_t now)
          * one after another) */
         bool waiting = !s->delivered[src] && now - s->last_record_ms[src] < s->cfg.idle_timeout_ms;
         stream_engine_set_pending(s->engine, src, unread || waiting);
-        s->holding[src] = !s->head_valid[src] &&
-                          (waiting || stream_engine_source_active(s->engine, src));
+        s->holding[src] =
+            !s->head_valid[src] && (waiting || stream_engine_source_active(s->engine, src));
         if (s->head_valid[src]) {
             s->last_record_ms[src] = now;
             stream_engine_set_idle(s->engine, src, false);
@@ -318,8 +315,7 @@ static size_t read_round(stream *s, int64_t now)
     while (total < ROUND_EVENTS) {
         int best = -1;
         for (int src = 0; src < STREAM_SOURCES; src++)
-            if (s->head_valid[src] &&
-                (best < 0 || s->heads[src].ts_ms < s->heads[best].ts_ms))
+            if (s->head_valid[src] && (best < 0 || s->heads[src].ts_ms < s->heads[best].ts_ms))
                 best = src;
         if (best < 0) break;
         if (stream_engine_far_ahead(s->engine, s->heads[best].ts_ms)) {
@@ -359,7 +355,8 @@ static void publish(stream *s, bool everything, int64_t now)
         surge_error err;
         if (feature_store_put(s->fs, s->set, s->cfg.features_ttl_ms, &err))
             log_error("stream", "cannot write features of %s: %s", s->ids[i], err.message);
-        else written++;
+        else
+            written++;
     }
     s->stats.features_published += written;
     if (written && s->published) s->published(s->published_ctx);
@@ -466,8 +463,7 @@ stream *stream_start(const stream_config *cfg, bus *b, feature_store *fs, store_
         goto fail;
     }
     if (mkdir(cfg->dir, 0755) && errno != EEXIST) {
-        surge_fail(err, SURGE_EIO, "stream.dir", "cannot create %s: %s", cfg->dir,
-                   strerror(errno));
+        surge_fail(err, SURGE_EIO, "stream.dir", "cannot create %s: %s", cfg->dir, strerror(errno));
         goto fail;
     }
     surge_error cerr;
@@ -481,7 +477,8 @@ stream *stream_start(const stream_config *cfg, bus *b, feature_store *fs, store_
                                  : 1;
         stream_engine_stats es;
         stream_engine_stats_get(s->engine, &es);
-        log_info("stream", "restored the checkpoint in %s: %llu events, %zu regions, stream time "
+        log_info("stream",
+                 "restored the checkpoint in %s: %llu events, %zu regions, stream time "
                  "%lld",
                  cfg->dir, (unsigned long long)es.events, es.regions,
                  (long long)stream_engine_stream_time(s->engine));
@@ -490,7 +487,8 @@ stream *stream_start(const stream_config *cfg, bus *b, feature_store *fs, store_
             log_error("stream", "%s: rebuilding the state from the start of the log", cerr.message);
         stream_engine_free(s->engine);
         s->engine = stream_engine_new(&cfg->engine, &cb);
-        for (int src = 0; src < STREAM_SOURCES; src++) s->next_offset[src] = -1;
+        for (int src = 0; src < STREAM_SOURCES; src++)
+            s->next_offset[src] = -1;
     }
     int64_t now = time_now_ms();
     for (int src = 0; src < STREAM_SOURCES; src++) {
@@ -498,7 +496,8 @@ stream *stream_start(const stream_config *cfg, bus *b, feature_store *fs, store_
         if (bus_start_offset(b, source_topic(src), source_partition(src), &start, err)) goto fail;
         if (s->next_offset[src] < start) {
             if (s->next_offset[src] >= 0)
-                log_warn("stream", "%s/%d: offsets %lld..%lld were deleted by retention before "
+                log_warn("stream",
+                         "%s/%d: offsets %lld..%lld were deleted by retention before "
                          "the stream read them",
                          BUS_TOPIC_NAMES[source_topic(src)], source_partition(src),
                          (long long)s->next_offset[src], (long long)start - 1);
@@ -572,14 +571,13 @@ size_t stream_timeline(stream *s, const char *region_id, int64_t since_ms, strea
 int stream_features(stream *s, const char *region_id, feature_set *out)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = stream_engine_features(s->engine, region_id, stream_engine_stream_time(s->engine),
-                                    out);
+    int rc =
+        stream_engine_features(s->engine, region_id, stream_engine_stream_time(s->engine), out);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
-int stream_demand_history(stream *s, const char *region_id, int64_t first_ms, int count,
-                          float *out)
+int stream_demand_history(stream *s, const char *region_id, int64_t first_ms, int count, float *out)
 {
     pthread_mutex_lock(&s->lock);
     int rc = stream_engine_demand_history(s->engine, region_id, first_ms, count, out);

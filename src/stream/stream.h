@@ -149,7 +149,7 @@ typedef struct stream_config {
     int64_t refresh_interval_ms;    /* features of every region, this often (TTL, rolling) */
     int64_t checkpoint_interval_ms; /* state + offsets snapshot; 0 = never */
     int64_t features_ttl_ms;
-    char dir[1024];                 /* checkpoints and the late-event side output */
+    char dir[1024]; /* checkpoints and the late-event side output */
 } stream_config;
 
 /* Called after each publish cycle that wrote features (the pricing engine invalidates its
@@ -167,12 +167,12 @@ void stream_stop(stream *s);
 typedef struct stream_stats {
     stream_engine_stats engine;
     int64_t watermark_ms, stream_time_ms;
-    int64_t lag_records;         /* records in the log not processed yet */
-    int64_t last_checkpoint_ms;  /* wall clock of the last checkpoint, 0 if none */
+    int64_t lag_records;        /* records in the log not processed yet */
+    int64_t last_checkpoint_ms; /* wall clock of the last checkpoint, 0 if none */
     uint64_t checkpoints, checkpoint_failures, features_published, signals_published;
     uint64_t decode_errors;
-    double events_per_s;         /* over the last few seconds */
-    int64_t restored_from_ms;    /* when the restored checkpoint was taken; 0: fresh start */
+    double events_per_s;      /* over the last few seconds */
+    int64_t restored_from_ms; /* when the restored checkpoint was taken; 0: fresh start */
 } stream_stats;
 void stream_stats_get(stream *s, stream_stats *out);
 
@@ -181,7 +181,8 @@ size_t stream_timeline(stream *s, const char *region_id, int64_t since_ms, strea
                        size_t max);
 int stream_features(stream *s, const char *region_id, feature_set *out);
 /* Blocks until every record in the log when called has been processed and its features
- * published, or timeout_ms passed (tests, `surge replay` consistency). 0, or SURGE_EUNAVAILABLE on timeout. */
+ * published, or timeout_ms passed (tests, `surge replay` consistency). 0, or SURGE_EUNAVAILABLE on
+ * timeout. */
 int stream_sync(stream *s, int64_t timeout_ms);
 
 /* ---------------------------------------------------------------- demand-signals */

@@ -95,8 +95,9 @@ static void expect_window(const collected *c, stream_window w, int64_t start, in
                           int64_t bookings, int64_t cancels)
 {
     const stream_aggregate *a = find(c, w, start);
-    if (!a) fail_msg("no %s window starting at T0%+lld min", STREAM_WINDOW_NAMES[w],
-                     (long long)((start - T0) / MIN));
+    if (!a)
+        fail_msg("no %s window starting at T0%+lld min", STREAM_WINDOW_NAMES[w],
+                 (long long)((start - T0) / MIN));
     assert_int_equal(a->searches, searches);
     assert_int_equal(a->bookings, bookings);
     assert_int_equal(a->cancels, cancels);
@@ -108,7 +109,8 @@ static void expect_window(const collected *c, stream_window w, int64_t start, in
 static int count_kind(const collected *c, stream_window w)
 {
     int n = 0;
-    for (int i = 0; i < c->count; i++) n += c->windows[i].window == w;
+    for (int i = 0; i < c->count; i++)
+        n += c->windows[i].window == w;
     return n;
 }
 
@@ -125,12 +127,12 @@ static void windows_have_exact_counts_at_boundaries(void **state)
 {
     collected c;
     stream_engine *e = engine(&c);
-    send(e, 0, EVENT_SEARCH, T0, "dr5ru", "u1");            /* pane 0 (first ms) */
-    send(e, 0, EVENT_SEARCH, T0 + 59999, "dr5ru", "u1");    /* pane 0 (last ms) */
-    send(e, 0, EVENT_BOOKING, T0 + 60000, "dr5ru", "u1");   /* pane 1 */
-    send(e, 0, EVENT_CANCEL, T0 + 60001, "dr5ru", "u1");    /* pane 1 */
-    send(e, 0, EVENT_SEARCH, T0 + 299999, "dr5ru", "u1");   /* pane 4 */
-    send(e, 0, EVENT_SEARCH, T0 + 300000, "dr5ru", "u1");   /* pane 5 */
+    send(e, 0, EVENT_SEARCH, T0, "dr5ru", "u1");          /* pane 0 (first ms) */
+    send(e, 0, EVENT_SEARCH, T0 + 59999, "dr5ru", "u1");  /* pane 0 (last ms) */
+    send(e, 0, EVENT_BOOKING, T0 + 60000, "dr5ru", "u1"); /* pane 1 */
+    send(e, 0, EVENT_CANCEL, T0 + 60001, "dr5ru", "u1");  /* pane 1 */
+    send(e, 0, EVENT_SEARCH, T0 + 299999, "dr5ru", "u1"); /* pane 4 */
+    send(e, 0, EVENT_SEARCH, T0 + 300000, "dr5ru", "u1"); /* pane 5 */
     stream_engine_finish(e);
     /* 1 min: panes 0, 1, 4, 5 */
     assert_int_equal(count_kind(&c, STREAM_TUMBLING_1M), 4);
@@ -164,7 +166,7 @@ static void windows_have_exact_counts_at_boundaries(void **state)
 static void out_of_order_within_lateness_counts_and_beyond_is_late(void **state)
 {
     collected c;
-    stream_engine *e = engine(&c); /* allowed lateness 30 s */
+    stream_engine *e = engine(&c);                       /* allowed lateness 30 s */
     send(e, 0, EVENT_SEARCH, T0 + 40000, "dr5ru", "u1"); /* watermark T0+10 s */
     send(e, 0, EVENT_SEARCH, T0 + 20000, "dr5ru", "u2"); /* out of order, pane 0 open */
     assert_int_equal(c.count, 0);
@@ -286,11 +288,13 @@ static void demand_features_from_history_are_exact(void **state)
     /* one search at the start of each of 48 hours, five in hours 0 and 24 */
     for (int h = 0; h < 48; h++) {
         int n = (h == 0 || h == 24) ? 5 : 1;
-        for (int i = 0; i < n; i++) send(e, 0, EVENT_SEARCH, H0 + h * HOUR + i, "dr5ru", "u1");
+        for (int i = 0; i < n; i++)
+            send(e, 0, EVENT_SEARCH, H0 + h * HOUR + i, "dr5ru", "u1");
     }
     /* hour 48, minute 10: three searches in the current pane */
     int64_t t = H0 + 48 * HOUR + 10 * MIN + 30000;
-    for (int i = 0; i < 3; i++) send(e, 0, EVENT_SEARCH, t - 20000 + i, "dr5ru", "u2");
+    for (int i = 0; i < 3; i++)
+        send(e, 0, EVENT_SEARCH, t - 20000 + i, "dr5ru", "u2");
     send(e, 0, EVENT_BOOKING, t - 5000, "dr5ru", "u2");
     feature_set *s = malloc(sizeof *s);
     assert_int_equal(stream_engine_features(e, "dr5ru", t, s), 0);
@@ -327,10 +331,10 @@ static void demand_history_counts_searches_per_quarter(void **state)
     assert_int_equal(stream_engine_demand_history(e, "dr5ru", T0, 6, out), SURGE_ENOTFOUND);
     assert_true(isnan(out[0]));
     /* T0 is an hour boundary: quarters 0..3 of that hour */
-    send(e, 0, EVENT_SEARCH, T0 + 1000, "dr5ru", "u1");       /* quarter 0 */
-    send(e, 0, EVENT_SEARCH, T0 + 14 * MIN, "dr5ru", "u1");   /* quarter 0 */
-    send(e, 0, EVENT_SEARCH, T0 + 31 * MIN, "dr5ru", "u1");   /* quarter 2 */
-    send(e, 0, EVENT_BOOKING, T0 + 20 * MIN, "dr5ru", "u1");  /* not a search */
+    send(e, 0, EVENT_SEARCH, T0 + 1000, "dr5ru", "u1");      /* quarter 0 */
+    send(e, 0, EVENT_SEARCH, T0 + 14 * MIN, "dr5ru", "u1");  /* quarter 0 */
+    send(e, 0, EVENT_SEARCH, T0 + 31 * MIN, "dr5ru", "u1");  /* quarter 2 */
+    send(e, 0, EVENT_BOOKING, T0 + 20 * MIN, "dr5ru", "u1"); /* not a search */
     assert_int_equal(stream_engine_demand_history(e, "dr5ru", T0 - 15 * MIN + 5, 6, out), 0);
     /* before the first event's hour: unknown; then 2, 0, 1, 0 and a future quarter 0 */
     assert_true(isnan(out[0]));
@@ -488,10 +492,9 @@ static void event_view_decodes_every_input_type(void **state)
         buf out;
         buf_init(&out);
         event_meta meta;
-        event_enrichment en = {.ingest_ts_ms = 1800000000999, .source = "api:test",
-                               .region_precision = 5};
-        if (event_encode_text(codec, cases[i].json, strlen(cases[i].json), &en, &out, &meta,
-                              &err))
+        event_enrichment en = {
+            .ingest_ts_ms = 1800000000999, .source = "api:test", .region_precision = 5};
+        if (event_encode_text(codec, cases[i].json, strlen(cases[i].json), &en, &out, &meta, &err))
             fail_msg("case %zu: %s", i, err.message);
         event_view v;
         if (event_view_decode(event_topic(cases[i].type), out.data, out.len, &v, &err))
@@ -515,8 +518,7 @@ static void event_view_decodes_every_input_type(void **state)
         if (v.type <= EVENT_CANCEL) assert_true(v.product_type_len > 0);
         /* every truncation is refused, never read past the end */
         for (size_t cut = 0; cut < out.len; cut++)
-            assert_int_equal(event_view_decode(event_topic(cases[i].type), out.data, cut, &v,
-                                               &err),
+            assert_int_equal(event_view_decode(event_topic(cases[i].type), out.data, cut, &v, &err),
                              SURGE_EPARSE);
         buf_free(&out);
     }
@@ -547,9 +549,8 @@ static void demand_signal_encodes_to_its_schema(void **state)
     buf_init(&bytes);
     buf_init(&json);
     stream_encode_signal(&a, &bytes);
-    assert_int_equal(event_decode_json(codec, BUS_DEMAND_SIGNALS, bytes.data, bytes.len, &json,
-                                       &err),
-                     0);
+    assert_int_equal(
+        event_decode_json(codec, BUS_DEMAND_SIGNALS, bytes.data, bytes.len, &json, &err), 0);
     buf_putc(&json, 0);
     assert_string_equal(json.data,
                         "{\"region_id\":\"dr5ru\",\"window\":\"sliding_15m\",\"window_start\":"
