@@ -135,22 +135,26 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-/* file: magic, payload length, FNV-1a of the payload; payload: next offsets, engine state */
-static int checkpoint_write(stream *s, surge_error *err)
+/* The checkpoint's payload: next offsets, then the engine state. Taken under the lock (a copy
+ * of the state: milliseconds), written outside it. */
+static void checkpoint_snapshot(stream *s, buf *payload)
 {
-    buf payload;
-    buf_init(&payload);
-    buf_append(&payload, s->next_offset, sizeof s->next_offset);
-    stream_engine_save(s->engine, &payload);
-    uint64_t header[3] = {CHECKPOINT_HEADER_MAGIC, payload.len,
-                          hash_fnv1a64(payload.data, payload.len)};
+    buf_append(payload, s->next_offset, sizeof s->next_offset);
+    stream_engine_save(s->engine, payload);
+}
+
+/* file: magic, payload length, FNV-1a of the payload; payload as checkpoint_snapshot */
+static int checkpoint_file(stream *s, const buf *payload, surge_error *err)
+{
+    uint64_t header[3] = {CHECKPOINT_HEADER_MAGIC, payload->len,
+                          hash_fnv1a64(payload->data, payload->len)};
     char path[1100], tmp[1120];
     snprintf(path, sizeof path, "%s/" CHECKPOINT_FILE, s->cfg.dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = 0;
     if (fd < 0 || write_all(fd, header, sizeof header) ||
-        write_all(fd, payload.data, payload.len) || fdatasync(fd)) {
+        write_all(fd, payload->data, payload->len) || fdatasync(fd)) {
         rc = surge_fail(err, SURGE_EIO, "stream.dir", "cannot write %s: %s", tmp, strerror(errno));
     }
     if (fd >= 0) close(fd);
@@ -163,6 +167,15 @@ static int checkpoint_write(stream *s, surge_error *err)
             close(dfd);
         }
     }
+    return rc;
+}
+
+static int checkpoint_write(stream *s, surge_error *err)
+{
+    buf payload;
+    buf_init(&payload);
+    checkpoint_snapshot(s, &payload);
+    int rc = checkpoint_file(s, &payload, err);
     buf_free(&payload);
     return rc;
 }
@@ -202,7 +215,9 @@ out:
 
 /* ---------------------------------------------------------------- the thread */
 
-static void load_time_zones(stream *s)
+/* Reads the regions' time zones from the db (no lock held: SQLite may take a while) and then
+ * sets them under the lock. */
+static void load_time_zones(stream *s, bool locked)
 {
     store_region *regions = NULL;
     size_t n = 0;
@@ -211,10 +226,13 @@ static void load_time_zones(stream *s)
         log_warn("stream", "cannot read regions for their time zones: %s", err.message);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        const tz_zone *z = tz_load(regions[i].timezone, &err);
-        if (z) stream_engine_set_timezone(s->engine, regions[i].region_id, z);
-    }
+    const tz_zone **zones = calloc(n ? n : 1, sizeof *zones);
+    for (size_t i = 0; zones && i < n; i++) zones[i] = tz_load(regions[i].timezone, &err);
+    if (!locked) pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; zones && i < n; i++)
+        if (zones[i]) stream_engine_set_timezone(s->engine, regions[i].region_id, zones[i]);
+    if (!locked) pthread_mutex_unlock(&s->lock);
+    free(zones);
     free(regions);
 }
 
@@ -336,13 +354,17 @@ static size_t read_round(stream *s, int64_t now)
     return total;
 }
 
-/* Writes the features of the dirty regions (all regions when everything is true). */
+/* Writes the features of the dirty regions (all regions when everything is true). Called
+ * without the lock: it takes it for each region's computation only, so readers (a forecast on
+ * a price-cache miss) never wait for a whole refresh. */
 static void publish(stream *s, bool everything, int64_t now)
 {
+    pthread_mutex_lock(&s->lock);
     size_t n = stream_engine_take_dirty(s->engine, s->ids, REGIONS_MAX);
     if (everything) n = stream_engine_regions(s->engine, s->ids, REGIONS_MAX);
     if (n > REGIONS_MAX) n = REGIONS_MAX;
     int64_t t = stream_engine_stream_time(s->engine);
+    pthread_mutex_unlock(&s->lock);
     size_t written = 0;
     for (size_t i = 0; i < n; i++) {
         /* an operator's override (admin API) wins until it expires */
@@ -350,7 +372,10 @@ static void publish(stream *s, bool everything, int64_t now)
         if (feature_store_get_values(s->fs, s->ids[i], now, NULL, 0, NULL, &meta) == 0 &&
             strcmp(meta.source, "stream") != 0)
             continue;
-        if (stream_engine_features(s->engine, s->ids[i], t, s->set)) continue;
+        pthread_mutex_lock(&s->lock);
+        int rc = stream_engine_features(s->engine, s->ids[i], t, s->set);
+        pthread_mutex_unlock(&s->lock);
+        if (rc) continue;
         s->set->written_ms = now;
         surge_error err;
         if (feature_store_put(s->fs, s->set, s->cfg.features_ttl_ms, &err))
@@ -358,7 +383,9 @@ static void publish(stream *s, bool everything, int64_t now)
         else
             written++;
     }
+    pthread_mutex_lock(&s->lock);
     s->stats.features_published += written;
+    pthread_mutex_unlock(&s->lock);
     if (written && s->published) s->published(s->published_ctx);
 }
 
@@ -381,24 +408,30 @@ static void *stream_main(void *arg)
     int64_t last_publish = 0, last_refresh = 0, last_checkpoint = time_now_ms(), last_zones = 0;
     int64_t rate_at = time_now_ms();
     uint64_t rate_events = 0;
+    buf payload;
+    buf_init(&payload);
     while (!atomic_load(&s->stop)) {
         int64_t now = time_now_ms();
-        pthread_mutex_lock(&s->lock);
         if (now - last_zones >= 60000) {
-            load_time_zones(s);
+            load_time_zones(s, false);
             last_zones = now;
         }
+        pthread_mutex_lock(&s->lock);
         size_t n = read_round(s, now);
         pthread_mutex_unlock(&s->lock);
         produce_signals(s);
-        pthread_mutex_lock(&s->lock);
         bool refresh = now - last_refresh >= s->cfg.refresh_interval_ms;
+        bool published = false;
         if (refresh || now - last_publish >= s->cfg.publish_interval_ms || n == 0) {
             publish(s, refresh, now);
             last_publish = now;
             if (refresh) last_refresh = now;
-            s->rounds_published++;
+            published = true;
         }
+        bool checkpoint = s->cfg.checkpoint_interval_ms > 0 &&
+                          now - last_checkpoint >= s->cfg.checkpoint_interval_ms;
+        pthread_mutex_lock(&s->lock);
+        if (published) s->rounds_published++;
         stream_engine_stats_get(s->engine, &s->stats.engine);
         s->stats.watermark_ms = stream_engine_watermark(s->engine);
         s->stats.stream_time_ms = stream_engine_stream_time(s->engine);
@@ -408,30 +441,40 @@ static void *stream_main(void *arg)
             rate_events = s->stats.engine.events;
             rate_at = now;
         }
-        if (s->cfg.checkpoint_interval_ms > 0 &&
-            now - last_checkpoint >= s->cfg.checkpoint_interval_ms) {
-            surge_error err;
-            if (checkpoint_write(s, &err)) {
-                s->stats.checkpoint_failures++;
-                log_error("stream", "checkpoint failed: %s", err.message);
-            } else {
-                s->stats.checkpoints++;
-                s->stats.last_checkpoint_ms = now;
-                for (int src = 0; src < STREAM_SOURCES; src++)
-                    bus_commit(s->bus, GROUP, source_topic(src), source_partition(src),
-                               s->next_offset[src], &err);
-            }
-            last_checkpoint = now;
-            if (s->late_file) fflush(s->late_file);
+        if (checkpoint) {
+            buf_reset(&payload);
+            checkpoint_snapshot(s, &payload); /* state and offsets together, under the lock */
         }
         pthread_cond_broadcast(&s->progress);
         pthread_mutex_unlock(&s->lock);
+        if (checkpoint) { /* the file write and its fsyncs happen without the lock */
+            surge_error err;
+            int rc = checkpoint_file(s, &payload, &err);
+            if (rc) log_error("stream", "checkpoint failed: %s", err.message);
+            else {
+                int64_t offsets[STREAM_SOURCES];
+                memcpy(offsets, payload.data, sizeof offsets);
+                for (int src = 0; src < STREAM_SOURCES; src++)
+                    bus_commit(s->bus, GROUP, source_topic(src), source_partition(src),
+                               offsets[src], &err);
+            }
+            pthread_mutex_lock(&s->lock);
+            if (rc) s->stats.checkpoint_failures++;
+            else {
+                s->stats.checkpoints++;
+                s->stats.last_checkpoint_ms = now;
+            }
+            pthread_mutex_unlock(&s->lock);
+            last_checkpoint = now;
+            if (s->late_file) fflush(s->late_file);
+        }
         if (n == 0) {
             if (s->late_file) fflush(s->late_file);
             struct timespec ts = {0, 20 * 1000000};
             nanosleep(&ts, NULL);
         }
     }
+    buf_free(&payload);
     return NULL;
 }
 
@@ -512,7 +555,7 @@ stream *stream_start(const stream_config *cfg, bus *b, feature_store *fs, store_
     snprintf(late, sizeof late, "%s/late-events.ndjson", cfg->dir);
     s->late_file = fopen(late, "a");
     if (!s->late_file) log_warn("stream", "cannot open %s: %s", late, strerror(errno));
-    load_time_zones(s);
+    load_time_zones(s, true);
     if (pthread_create(&s->thread, NULL, stream_main, s)) {
         surge_fail(err, SURGE_EINTERNAL, NULL, "cannot start the stream thread");
         goto fail;
