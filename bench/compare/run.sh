@@ -11,14 +11,17 @@
 #   surge       surge serve, fresh data dir, rate limits off, price cache off
 #               (cache.l1_entries=0: every request is priced, as the reference prices it)
 #   surge-cached the same with the cache on (surge's default), for reference
+# The same model on both sides: train_model.py's model.json is imported into each surge data dir
+# (`surge models import --xgboost-json`, the 8 feature names, the interval half-width from
+# meta.json, America/New_York) and promoted before surge starts, so surge's forecaster evaluates
+# it on every priced request, as the reference runs model.onnx in ONNX Runtime on every request.
 # Both get the same feature set per region (bench/compare/setup_features.py): the reference reads
-# it from Redis and runs the model on each request; surge cannot serve a model yet, so the model's
-# output (demand_score, expected_demand) is computed once per region with ONNX Runtime and given
-# to surge through the admin feature override. A check then asks both for every key and requires
-# identical prices, multipliers and factors before anything is measured.
-# Hook for later: SURGE_MODEL_ARGS="--set model.path=..." is appended to `surge serve`, and with
-# SURGE_SERVES_MODEL=1 surge gets the model's raw inputs instead of its output (the model files
-# are in $BUILD/bench-compare-model/: model.json for XGBoost, model.onnx).
+# it from Redis, surge from the admin feature override. A check then asks both for every key and
+# requires identical prices, multipliers, factors, demand_score and confidence, and surge's
+# forecast of every region within 1e-5 (relative) of ONNX Runtime's, before anything is measured.
+# PRECOMPUTED_MODEL=1: the old path, surge without a model, given the model's output (computed
+# once per region in ONNX Runtime) in the override. EXTRA_SERVE_ARGS="..." is appended to
+# `surge serve` (not SURGE_*: surge refuses environment variables that name no config key).
 # Load, in one command for both:
 #   closed loop  wrk -t1 -cCONNECTIONS, rotating over every region x product (varied.lua)
 #   open loop    vegeta at OPEN_RATES with up to OPEN_MAX_WORKERS requests in flight: a server
@@ -51,6 +54,9 @@ PATH_COMPUTE=/api/v1/pricing/compute
 REF_DIR=$root/bench/peers/fastapi_ref
 VENV=$root/$BUILD/bench-venv-fastapi
 MODEL_DIR=$root/$BUILD/bench-compare-model
+PRECOMPUTED_MODEL=${PRECOMPUTED_MODEL:-0}
+export PRECOMPUTED_MODEL
+MODEL_TZ=America/New_York
 command_line="DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION OPEN_RATES=\"$OPEN_RATES\" CONNECTIONS=$CONNECTIONS OPEN_MAX_WORKERS=$OPEN_MAX_WORKERS bench/compare/run.sh"
 
 say() { printf 'bench/compare: %s\n' "$*" >&2; }
@@ -113,6 +119,8 @@ if [[ ! -s $MODEL_DIR/model.onnx || $REF_DIR/train_model.py -nt $MODEL_DIR/model
     say "training the reference model (XGBoost, fixed seed) and converting it to ONNX"
     "$PY" "$REF_DIR/train_model.py" "$MODEL_DIR" >/dev/null || die "train_model.py failed"
 fi
+model_features=$("$PY" -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["features"]))' "$MODEL_DIR/meta.json")
+half_width=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("interval_half_width", 0))' "$MODEL_DIR/meta.json")
 
 # ---------------------------------------------------------------- processes and clean-up
 
@@ -178,10 +186,18 @@ start_surge() {
     local name=$1 dir=$tmp/$1 i
     shift
     mkdir -p "$dir"
+    if [[ $PRECOMPUTED_MODEL != 1 ]]; then
+        # the reference's model, imported and made live before the server starts
+        "$SURGE" models import --xgboost-json "$MODEL_DIR/model.json" --features "$model_features" \
+            --interval-half-width "$half_width" --timezone "$MODEL_TZ" --version 0.1.0 \
+            --data-dir "$dir" >>"$tmp/$name.import.log" 2>&1 &&
+            "$SURGE" models promote 0.1.0 --data-dir "$dir" >>"$tmp/$name.import.log" 2>&1 ||
+            die "importing the model into $name failed: $(cat "$tmp/$name.import.log")"
+    fi
     # shellcheck disable=SC2086
     "$SURGE" serve --listen 127.0.0.1:0 --data-dir "$dir" --set admin.token="$TOKEN" \
         --set ratelimit.ip_per_min=0 --set ratelimit.user_per_min=0 \
-        --set ratelimit.global_per_s=0 "$@" ${SURGE_MODEL_ARGS:-} >"$tmp/$name.log" 2>&1 &
+        --set ratelimit.global_per_s=0 "$@" ${EXTRA_SERVE_ARGS:-} >"$tmp/$name.log" 2>&1 &
     server_pid[$name]=$!
     for ((i = 0; i < 300; i++)); do
         [[ -s $dir/listen.addr ]] && break
@@ -241,7 +257,7 @@ say "loading the same features into redis and surge"
 
 ref_port=$(free_port)
 (cd "$REF_DIR" && PYTHONDONTWRITEBYTECODE=1 REF_REDIS_URL="redis://127.0.0.1:$redis_port/0" REF_MODEL="$MODEL_DIR/model.onnx" \
-    REF_RULES="$tmp/rules.json" exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 \
+    REF_RULES="$tmp/rules.json" REF_TIMEZONE="$MODEL_TZ" REF_INTERVAL_HALF_WIDTH="$half_width" exec "$VENV/bin/uvicorn" app:app --host 127.0.0.1 \
     --port "$ref_port" --workers 2 --log-level warning --no-access-log) >"$tmp/reference.log" 2>&1 &
 server_pid[reference]=$!
 addr[reference]=127.0.0.1:$ref_port
@@ -365,10 +381,21 @@ section=$tmp/section.md
     echo "- Load average (1, 5, 15 min) before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these 2 CPUs lowers both sides' numbers; compare the ratios)"
     echo "- Reference: bench/peers/fastapi_ref/app.py on $pyver, Redis $redis_ver; 2 workers"
     echo "- Model: XGBoost, 300 trees of depth 6, fixed seed, converted to ONNX with onnxmltools (bench/peers/fastapi_ref/train_model.py)."
-    echo "  The reference runs it in ONNX Runtime on every request. **surge cannot serve a model yet**: the same model's output for"
-    echo "  each region (computed once with ONNX Runtime on the same inputs) is given to surge as its demand_score and"
-    echo "  expected_demand feature override, so surge's numbers here leave out the model evaluation (DESIGN §9 aims at"
-    echo "  ≤ 2 µs a row). Hook: \`SURGE_MODEL_ARGS=... SURGE_SERVES_MODEL=1 bench/compare/run.sh\` once it can."
+    if [[ $PRECOMPUTED_MODEL == 1 ]]; then
+        echo "  The reference runs it in ONNX Runtime on every request. **PRECOMPUTED_MODEL=1**: surge serves no model here; the"
+        echo "  model's output for each region (computed once with ONNX Runtime on the same inputs) is given to surge as its"
+        echo "  expected_demand and confidence feature override, so surge's numbers leave out the model evaluation."
+    else
+        echo "  **Both sides evaluate it on every priced request**: the reference in ONNX Runtime (model.onnx), surge in its own"
+        echo "  evaluator (model.json, imported with \`surge models import --xgboost-json model.json --features $model_features"
+        echo "  --interval-half-width $half_width --timezone $MODEL_TZ\` and promoted before the server starts; the forecaster"
+        echo "  builds the row per request: hour_of_day and day_of_week from the clock in $MODEL_TZ, the rest from the online"
+        echo "  store). Outputs on both sides as docs/models.md defines them: expected_demand = ŷ (clipped at 0), confidence ="
+        echo "  1 − (upper − lower) / ŷ with the interval ŷ ± $half_width (the 90 % quantile of the holdout's |residual|);"
+        echo "  demand_score = ŷ / (ŷ + 7-day baseline of the window) needs a week of stream history, which neither side has"
+        echo "  here (fresh data dir; no \`baseline_7d\` in the hash), so both keep the stream's nowcast demand_score from the"
+        echo "  features (demand_15m / (demand_15m + rolling_avg_demand_7d)); the model's ŷ drives the supply factor."
+    fi
     echo "- Same answers: before measuring, both were asked for each of the $nkeys keys ($((nkeys / 2)) regions × 2 products): \`$verify\`"
     echo "- surge also audits every decision (SQLite + the pricing-decisions topic); the reference does not."
     echo
@@ -410,6 +437,11 @@ section=$tmp/section.md
     echo "- Throughput: surge (cache off) $surge_rps req/s = **$(ratio "$surge_rps" "$ref_rps") ×** the reference's $ref_rps req/s (target ≥ 50 ×)."
     echo "- p99 at ${OPEN_RATES%% *}/s: surge $s5 ms, reference $r5 ms (target < 1 ms)."
     echo "- Memory under load: surge ${mem[surge]} MiB in one process; the reference ${mem[reference]} MiB in ${procs[reference]} processes plus Redis ${mem[redis]} MiB."
+    if [[ $PRECOMPUTED_MODEL == 1 ]]; then
+        echo "- The model: not evaluated by surge in this run (PRECOMPUTED_MODEL=1)."
+    else
+        echo "- The model: evaluated per priced request on both sides (surge's forecasts checked against ONNX Runtime's: max relative difference $(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("forecast_max_rel_diff"))' "$verify"))."
+    fi
     echo "- Model: $meta."
 } >"$section"
 

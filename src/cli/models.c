@@ -6,7 +6,9 @@
 #include "ingest/ingest.h"
 #include "model/model.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +18,9 @@ extern char **environ;
 const char CLI_MODELS_USAGE[] =
     "Usage: surge models list [--name NAME] [--json]\n"
     "       surge models show VERSION [--name NAME] [--json]\n"
+    "       surge models import --xgboost-json FILE | --onnx FILE --features NAME,NAME,...\n"
+    "                           [--horizon-min 15] [--step-min 15] [--interval-half-width W]\n"
+    "                           [--timezone UTC] [--name NAME] [--version X.Y.Z]\n"
     "       surge models promote VERSION [--name NAME]\n"
     "       surge models shadow VERSION [--name NAME]\n"
     "       surge models canary VERSION --percent P [--name NAME]\n"
@@ -23,6 +28,11 @@ const char CLI_MODELS_USAGE[] =
     "       surge models export VERSION --onnx --out FILE [--horizon MIN] [--name NAME]\n"
     "\n"
     "The model registry of the data dir (--data-dir DIR; model name `demand` by default).\n"
+    "import registers a model trained elsewhere (XGBoost Booster.save_model JSON, or an ONNX\n"
+    "TreeEnsembleRegressor) as staged: --features names its columns in order, by the names the\n"
+    "forecaster fills (hour_of_day, lag_1, ... from the stream's history; any other name from\n"
+    "the region's live features; docs/models.md lists them); it forecasts the demand of the\n"
+    "next --horizon-min minutes, on a --step-min grid, with an interval of +-W around it.\n"
     "promote makes a version live (the live one retires); shadow runs a candidate beside live\n"
     "without serving it; canary serves it to P% of users (stable by user_id); rollback drops\n"
     "the candidate, or when there is none, restores the version live before the current one.\n"
@@ -285,10 +295,163 @@ static int cmd_change(const config *cfg, store_db *db, const char *name, model_a
     return 0;
 }
 
+/* What `models import` was given. */
+typedef struct import_args {
+    const char *path;
+    bool onnx;           /* --onnx FILE rather than --xgboost-json FILE */
+    char *features_list; /* owned copy of --features, split in place */
+    const char *features[MODEL_FEATURES_MAX + 1];
+    int nfeatures;
+    long horizon_min, step_min;
+    double half_width;
+    const char *timezone;
+    const char *version;
+} import_args;
+
+/* Reads a whole file into out. The message matches the evaluator's loader. */
+static int read_model_file(const char *path, buf *out, surge_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return surge_fail(err, SURGE_EIO, "path", "cannot open model %s: %s", path,
+                          strerror(errno));
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(out, chunk, n);
+    int failed = ferror(f);
+    fclose(f);
+    return failed ? surge_fail(err, SURGE_EIO, "path", "cannot read model %s", path) : 0;
+}
+
+/* `models import`: loads the file with the serving evaluator, checks it against the flags and
+ * registers it as staged. Exit 2 for a file or flags that cannot be served, 1 for I/O. */
+static int cmd_import(const config *cfg, store_db *db, const char *name, import_args *a)
+{
+    surge_error err;
+    buf bytes;
+    buf_init(&bytes);
+    model_ensemble *m = NULL;
+    int rc = 1;
+    if (read_model_file(a->path, &bytes, &err)) {
+        fprintf(stderr, "surge: %s\n", err.message);
+        goto out;
+    }
+    /* the loader picks the format by content; the flag must say the same, so the registry's
+     * record of what was imported is true */
+    size_t i = 0;
+    while (i < bytes.len && strchr(" \t\r\n", bytes.data[i]))
+        i++;
+    bool is_json = i < bytes.len && bytes.data[i] == '{';
+    rc = 2;
+    if (is_json && a->onnx) {
+        fprintf(stderr, "surge: %s holds JSON, not ONNX: import XGBoost JSON with --xgboost-json\n",
+                a->path);
+        goto out;
+    }
+    if (!is_json && !a->onnx) {
+        fprintf(stderr,
+                "surge: %s is not XGBoost JSON (it does not start with '{'): import ONNX with "
+                "--onnx\n",
+                a->path);
+        goto out;
+    }
+    if (!(m = model_ensemble_load_file(a->path, &err))) {
+        if (err.code == SURGE_EIO) {
+            fprintf(stderr, "surge: %s\n", err.message);
+            rc = 1;
+        } else {
+            fprintf(stderr, "surge: %s: %s\n", a->path, err.message);
+        }
+        goto out;
+    }
+    uint32_t have = model_ensemble_feature_count(m);
+    if ((uint32_t)a->nfeatures != have) {
+        fprintf(stderr, "surge: %s: the model reads %u feature%s but --features names %d\n",
+                a->path, have, have == 1 ? "" : "s", a->nfeatures);
+        goto out;
+    }
+    model_import_spec spec = {.nfeatures = a->nfeatures,
+                              .features = a->features,
+                              .horizon_min = (int)a->horizon_min,
+                              .step_min = (int)a->step_min,
+                              .interval_half_width = a->half_width,
+                              .timezone = a->timezone};
+    char sha[MODEL_SHA256_HEX];
+    model_sha256_hex(bytes.data ? bytes.data : "", bytes.len, sha);
+    buf dataset;
+    buf_init(&dataset);
+    buf_puts(&dataset, "{\"kind\":\"import\",\"path\":");
+    json_put_string(&dataset, a->path);
+    buf_puts(&dataset, ",\"sha256\":");
+    json_put_string(&dataset, sha);
+    buf_printf(&dataset, ",\"format\":\"%s\"}", a->onnx ? "onnx" : "xgboost-json");
+    char version[MODEL_VERSION_MAX], actor[96];
+    snprintf(version, sizeof version, "%s", a->version ? a->version : "");
+    const char *user = getenv("USER");
+    snprintf(actor, sizeof actor, "cli:%s", user && *user ? user : "unknown");
+    int reg = model_registry_import(db, config_get_string(cfg, "data_dir"), name, version, m,
+                                    bytes.data ? bytes.data : "", bytes.len, &spec, dataset.data,
+                                    actor, &err);
+    buf_free(&dataset);
+    if (reg) {
+        fprintf(stderr, "surge: %s\n", err.message);
+        rc = err.code == SURGE_EINVAL ? 2 : 1;
+        goto out;
+    }
+    printf("%s %s: staged (imported %s: %s, %u trees, %d features, horizon %ld min, artifact "
+           "%.12s)\n",
+           name, version, a->path, a->onnx ? "ONNX" : "XGBoost JSON", model_ensemble_tree_count(m),
+           a->nfeatures, a->horizon_min, sha);
+    /* names stored in the file (XGBoost feature_names, surge's ONNX metadata) are only a hint:
+     * --features is what the forecaster fills, so a difference is worth a note, not a refusal */
+    for (int f = 0; f < a->nfeatures; f++) {
+        const char *own = model_ensemble_feature_name(m, (uint32_t)f);
+        if (own && *own && strcmp(own, a->features[f]))
+            fprintf(stderr,
+                    "surge: note: column %d is '%s' in the model and '%s' in --features; the "
+                    "forecaster fills it as '%s'\n",
+                    f + 1, own, a->features[f], a->features[f]);
+    }
+    const char *versions[1] = {version}, *statuses[1] = {"staged"};
+    surge_error perr;
+    if (cli_publish_model_updates(cfg, name, versions, statuses, 1, &perr))
+        fprintf(stderr, "surge: note: model_update not published on system-events: %s\n",
+                perr.message);
+    rc = 0;
+out:
+    model_ensemble_free(m);
+    buf_free(&bytes);
+    return rc;
+}
+
+/* Splits --features NAME,NAME,... in place (spaces around names are dropped). */
+static int split_features(import_args *a, const char *list)
+{
+    free(a->features_list);
+    a->features_list = strdup(list);
+    a->nfeatures = 0;
+    if (!a->features_list) return -1;
+    char *p = a->features_list;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = 0;
+        while (*p == ' ')
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && end[-1] == ' ')
+            *--end = 0;
+        if (a->nfeatures > MODEL_FEATURES_MAX) return -1;
+        a->features[a->nfeatures++] = p;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
 int cli_models_command(int argc, char **argv)
 {
-    static const char *const verbs[] = {"list",   "show",     "promote", "shadow",
-                                        "canary", "rollback", "export",  NULL};
+    static const char *const verbs[] = {"list",   "show",     "import", "promote", "shadow",
+                                        "canary", "rollback", "export", NULL};
     const char *verb = argc > 1 ? argv[1] : NULL;
     bool known = false;
     for (int i = 0; verb && verbs[i]; i++)
@@ -303,7 +466,8 @@ int cli_models_command(int argc, char **argv)
         return 2;
     }
     argv[1] = NULL;
-    bool needs_version = strcmp(verb, "list") && strcmp(verb, "rollback");
+    bool needs_version = strcmp(verb, "list") && strcmp(verb, "rollback") && strcmp(verb, "import");
+    bool import = !strcmp(verb, "import");
     const char *version = NULL;
     if (needs_version) {
         if (argc < 3 || !argv[2] || argv[2][0] == '-') {
@@ -324,6 +488,7 @@ int cli_models_command(int argc, char **argv)
     bool json = false, onnx = false;
     int percent = -1, horizon = 0, rc = 2;
     store_db *db = NULL;
+    import_args imp = {.horizon_min = 15, .step_min = 15};
     for (int i = 1; i < argc; i++) {
         if (!argv[i]) continue;
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -336,7 +501,51 @@ int cli_models_command(int argc, char **argv)
             onnx = true;
             continue;
         }
-        if (strcmp(a, "--name") == 0 && v) {
+        if (import && (!strcmp(a, "--xgboost-json") || !strcmp(a, "--onnx")) && v) {
+            if (imp.path) {
+                fprintf(stderr, "surge: models import takes one model file (--xgboost-json FILE "
+                                "or --onnx FILE)\n");
+                goto out;
+            }
+            imp.path = v;
+            imp.onnx = !strcmp(a, "--onnx");
+        } else if (import && !strcmp(a, "--features") && v) {
+            if (split_features(&imp, v)) {
+                fprintf(stderr, "surge: --features names at most %d features\n",
+                        MODEL_FEATURES_MAX);
+                goto out;
+            }
+        } else if (import && !strcmp(a, "--horizon-min") && v) {
+            imp.horizon_min = strtol(v, &end, 10);
+            if (*end || end == v || imp.horizon_min < 1 || imp.horizon_min > 1440) {
+                fprintf(stderr, "surge: --horizon-min must be minutes 1..1440, got '%s'\n", v);
+                goto out;
+            }
+        } else if (import && !strcmp(a, "--step-min") && v) {
+            imp.step_min = strtol(v, &end, 10);
+            if (*end || end == v || imp.step_min < 1 || imp.step_min > 1440) {
+                fprintf(stderr, "surge: --step-min must be minutes 1..1440, got '%s'\n", v);
+                goto out;
+            }
+        } else if (import && !strcmp(a, "--interval-half-width") && v) {
+            imp.half_width = strtod(v, &end);
+            if (*end || end == v || !(imp.half_width >= 0) || !isfinite(imp.half_width)) {
+                fprintf(stderr, "surge: --interval-half-width must be a number >= 0, got '%s'\n",
+                        v);
+                goto out;
+            }
+        } else if (import && !strcmp(a, "--timezone") && v) {
+            imp.timezone = v;
+        } else if (import && !strcmp(a, "--version") && v) {
+            if (!model_semver_valid(v)) {
+                fprintf(stderr,
+                        "surge: --version '%s' is not semver MAJOR.MINOR.PATCH (e.g. "
+                        "1.2.0)\n",
+                        v);
+                goto out;
+            }
+            imp.version = v;
+        } else if (strcmp(a, "--name") == 0 && v) {
             name = v;
         } else if (strcmp(a, "--percent") == 0 && v && !strcmp(verb, "canary")) {
             long p = strtol(v, &end, 10);
@@ -368,6 +577,21 @@ int cli_models_command(int argc, char **argv)
         fprintf(stderr, "surge: models export needs --onnx and --out FILE\n");
         goto out;
     }
+    if (import && !imp.path) {
+        fprintf(stderr,
+                "surge: models import needs the model: --xgboost-json FILE or --onnx FILE\n");
+        goto out;
+    }
+    if (import && !imp.nfeatures) {
+        fprintf(stderr, "surge: models import needs --features NAME,NAME,... (the model's columns "
+                        "in order)\n");
+        goto out;
+    }
+    if (import && imp.horizon_min % imp.step_min) {
+        fprintf(stderr, "surge: --horizon-min %ld is not a multiple of --step-min %ld\n",
+                imp.horizon_min, imp.step_min);
+        goto out;
+    }
     rc = 1;
     char db_url[1200];
     if (cli_prepare_data_dir(cfg, db_url, sizeof db_url, &err) ||
@@ -381,6 +605,8 @@ int cli_models_command(int argc, char **argv)
         rc = cmd_show(db, name, version, json);
     else if (!strcmp(verb, "export"))
         rc = cmd_export(cfg, db, name, version, horizon, out_path);
+    else if (import)
+        rc = cmd_import(cfg, db, name, &imp);
     else if (!strcmp(verb, "promote"))
         rc = cmd_change(cfg, db, name, MODEL_ACTION_PROMOTE, version, 0);
     else if (!strcmp(verb, "shadow"))
@@ -390,6 +616,7 @@ int cli_models_command(int argc, char **argv)
     else
         rc = cmd_change(cfg, db, name, MODEL_ACTION_ROLLBACK, NULL, 0);
 out:
+    free(imp.features_list);
     store_db_close(db);
     config_free(cfg);
     return rc;

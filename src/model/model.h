@@ -373,6 +373,31 @@ int model_registry_register(store_db *db, const char *data_dir, const char *name
                             const model_train_params *p, const model_train_result *r,
                             const char *dataset_json, const char *actor, surge_error *err);
 
+/* A model trained elsewhere (`surge models import`): one file, one horizon. */
+typedef struct model_import_spec {
+    int nfeatures;
+    const char *const *features; /* the model's columns in order, by the names the forecaster
+                                  * reads (docs/models.md, "Importing a model trained
+                                  * elsewhere") */
+    int horizon_min;             /* the window it forecasts: a multiple of step_min, <= 1440 */
+    int step_min;                /* the demand step of its lag features: a multiple of 15 that
+                                  * divides a day */
+    double interval_half_width;  /* the conformal half-width served around it (>= 0) */
+    const char *timezone;        /* of its calendar features; "UTC" when NULL or "" */
+} model_import_spec;
+
+/* Registers an already loaded model m whose file held bytes (XGBoost JSON or ONNX, stored as
+ * they are at <data_dir>/models/<sha256>.json) as a staged version of name, with a manifest
+ * of the shape model_registry_register writes, metrics {"imported":true} and dataset_json as
+ * its dataset reference. version "" picks the next one (written back). EINVAL when spec breaks
+ * a rule (feature count other than m's, an empty, long or repeated name, a step or horizon the
+ * forecaster cannot serve, an unknown time zone, a negative half-width), ECONFLICT when the
+ * version exists. m and bytes stay the caller's. */
+int model_registry_import(store_db *db, const char *data_dir, const char *name,
+                          char version[MODEL_VERSION_MAX], const model_ensemble *m,
+                          const void *bytes, size_t len, const model_import_spec *spec,
+                          const char *dataset_json, const char *actor, surge_error *err);
+
 /* Applies a rollout action to the registry (one transaction). The versions that changed are
  * written to changed (up to 2) with their new state; *nchanged says how many. */
 int model_registry_apply(store_db *db, const char *name, model_action action,

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -149,6 +150,115 @@ int model_registry_register(store_db *db, const char *data_dir, const char *name
     m.dataset_json = strdup(dataset_json ? dataset_json : "null");
     if (!rc) rc = store_model_insert(db, &m, err);
     store_model_clear(&m);
+    return rc;
+}
+
+/* The rules an imported model must meet to be served (forecast.c's loader refuses the rest at
+ * serving time; here they are refused before anything is written). */
+static int import_check(const model_ensemble *m, const model_import_spec *spec, surge_error *err)
+{
+    uint32_t have = model_ensemble_feature_count(m);
+    if (spec->nfeatures != (int)have)
+        return surge_fail(err, SURGE_EINVAL, "features",
+                          "the model reads %u features but %d feature names were given", have,
+                          spec->nfeatures);
+    if (spec->nfeatures > MODEL_FEATURES_MAX)
+        return surge_fail(err, SURGE_EINVAL, "features", "at most %d features, got %d",
+                          MODEL_FEATURES_MAX, spec->nfeatures);
+    for (int i = 0; i < spec->nfeatures; i++) {
+        const char *f = spec->features[i];
+        size_t len = f ? strlen(f) : 0;
+        if (len == 0 || len >= MODEL_FEATURE_NAME_MAX)
+            return surge_fail(err, SURGE_EINVAL, "features",
+                              "feature %d: a name must be 1-%d characters", i + 1,
+                              MODEL_FEATURE_NAME_MAX - 1);
+        for (int j = 0; j < i; j++)
+            if (strcmp(spec->features[j], f) == 0)
+                return surge_fail(err, SURGE_EINVAL, "features",
+                                  "feature '%s' is named twice (columns %d and %d)", f, j + 1,
+                                  i + 1);
+    }
+    /* live history has 15-minute resolution; the trainer's steps divide a day */
+    if (spec->step_min < 15 || spec->step_min > 1440 || spec->step_min % 15 ||
+        1440 % spec->step_min)
+        return surge_fail(err, SURGE_EINVAL, "step_min",
+                          "step %d min cannot be served: it must be a multiple of 15 min that "
+                          "divides a day",
+                          spec->step_min);
+    if (spec->horizon_min < spec->step_min || spec->horizon_min > 1440 ||
+        spec->horizon_min % spec->step_min)
+        return surge_fail(err, SURGE_EINVAL, "horizon_min",
+                          "horizon %d min must be a multiple of the step (%d min) up to 1440",
+                          spec->horizon_min, spec->step_min);
+    if (!(spec->interval_half_width >= 0) || !isfinite(spec->interval_half_width))
+        return surge_fail(err, SURGE_EINVAL, "interval_half_width",
+                          "the interval half-width must be a finite number >= 0");
+    const char *tz = spec->timezone && *spec->timezone ? spec->timezone : "UTC";
+    if (strlen(tz) >= STORE_NAME_MAX)
+        return surge_fail(err, SURGE_EINVAL, "timezone", "time zone name too long");
+    return tz_load(tz, err) ? 0 : err->code;
+}
+
+int model_registry_import(store_db *db, const char *data_dir, const char *name,
+                          char version[MODEL_VERSION_MAX], const model_ensemble *m,
+                          const void *bytes, size_t len, const model_import_spec *spec,
+                          const char *dataset_json, const char *actor, surge_error *err)
+{
+    if (version[0] && !model_semver_valid(version))
+        return surge_fail(err, SURGE_EINVAL, "version",
+                          "version '%s' is not semver MAJOR.MINOR.PATCH (e.g. 1.2.0)", version);
+    if (!name[0] || strlen(name) >= STORE_NAME_MAX)
+        return surge_fail(err, SURGE_EINVAL, "name", "the model name must be 1-%d characters",
+                          STORE_NAME_MAX - 1);
+    int rc = import_check(m, spec, err);
+    if (rc) return rc;
+    store_model existing;
+    if (version[0] && store_model_get(db, name, version, &existing, err) == 0) {
+        store_model_clear(&existing);
+        return surge_fail(err, SURGE_ECONFLICT, "version", "model %s version %s exists", name,
+                          version);
+    }
+    if (!version[0] && (rc = model_registry_next_version(db, name, version, err))) return rc;
+    char sha[MODEL_SHA256_HEX];
+    if ((rc = model_artifact_write(data_dir, bytes, len, sha, err))) return rc;
+    buf manifest;
+    buf_init(&manifest);
+    buf_puts(&manifest, "{\"features\":[");
+    for (int f = 0; f < spec->nfeatures; f++) {
+        if (f) buf_putc(&manifest, ',');
+        json_put_string(&manifest, spec->features[f]);
+    }
+    buf_printf(&manifest, "],\"step_min\":%d,\"timezone\":", spec->step_min);
+    json_put_string(&manifest, spec->timezone && *spec->timezone ? spec->timezone : "UTC");
+    buf_puts(&manifest, ",\"objective\":");
+    json_put_string(&manifest, model_ensemble_objective(m));
+    /* the artifact keeps the bytes as given (ONNX stays ONNX): the loader tells the formats
+     * apart by content, and "file" names the file as it is on disk */
+    buf_printf(&manifest,
+               ",\"artifacts\":[{\"horizon_min\":%d,\"sha256\":\"%s\",\"file\":\"models/%s.json\","
+               "\"interval_half_width\":%.10g}]}",
+               spec->horizon_min, sha, sha, spec->interval_half_width);
+    /* the version's identity, as for a trained one: sha256 of "horizon_min:sha256\n" lines */
+    char line[MODEL_SHA256_HEX + 16];
+    int n = snprintf(line, sizeof line, "%d:%s\n", spec->horizon_min, sha);
+    store_model row;
+    memset(&row, 0, sizeof row);
+    model_sha256_hex(line, (size_t)n, row.sha256);
+    snprintf(row.name, sizeof row.name, "%s", name);
+    snprintf(row.version, sizeof row.version, "%s", version);
+    snprintf(row.status, sizeof row.status, "staged");
+    snprintf(row.created_by, sizeof row.created_by, "%s", actor ? actor : "");
+    row.created_ms = time_now_ms();
+    row.manifest_json = take(&manifest);
+    row.metrics_json = strdup("{\"imported\":true}");
+    row.params_json = strdup("null");
+    row.importance_json = strdup("[]");
+    row.dataset_json = strdup(dataset_json ? dataset_json : "null");
+    if (!row.manifest_json || !row.metrics_json || !row.params_json || !row.importance_json ||
+        !row.dataset_json)
+        rc = surge_fail(err, SURGE_EINTERNAL, NULL, "out of memory");
+    if (!rc) rc = store_model_insert(db, &row, err);
+    store_model_clear(&row);
     return rc;
 }
 

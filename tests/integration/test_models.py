@@ -346,3 +346,157 @@ def test_admin_model_endpoints_on_a_real_server(history, tmp_path, surge_server)
     r = srv.post("/api/v1/pricing/compute", json={"region_id": "dr5ru", "product_type": "standard",
                                                    "user_id": "u1"})
     assert r.status_code == 200
+
+
+# ---------------------------------------------------------------- importing a model
+
+
+def tiny_xgboost_model(path: Path, names=("hour_of_day", "demand_15m")):
+    """A few trees trained in-process by python xgboost on (hour_of_day, demand_15m), saved
+    as JSON; returns the Booster."""
+    import numpy as np
+    import xgboost as xgb
+
+    rng = np.random.default_rng(11)
+    x = np.column_stack([rng.integers(0, 24, 400), rng.uniform(0, 60, 400)]).astype(np.float32)
+    y = (0.7 * x[:, 1] + np.where((x[:, 0] >= 7) & (x[:, 0] <= 18), 12.0, 2.0)).astype(np.float32)
+    booster = xgb.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror",
+                         "seed": 1, "nthread": 1},
+                        xgb.DMatrix(x, label=y, feature_names=list(names)), num_boost_round=6)
+    booster.save_model(str(path))
+    return booster
+
+
+def test_import_an_xgboost_model_and_serve_its_forecast(tmp_path, surge_server):
+    import numpy as np
+
+    booster = tiny_xgboost_model(tmp_path / "m.json")
+    data = tmp_path / "data"
+    out = models(data, "import", "--xgboost-json", str(tmp_path / "m.json"), "--features",
+                 "hour_of_day,demand_15m", "--interval-half-width", "2.5")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"demand 0.1.0: staged (imported {tmp_path / 'm.json'}: "
+                                 "XGBoost JSON, 6 trees, 2 features, horizon 15 min, artifact ")
+    assert out.stderr == ""
+    shown = json.loads(models(data, "show", "0.1.0", "--json").stdout)
+    sha = hashlib.sha256((tmp_path / "m.json").read_bytes()).hexdigest()
+    assert shown["status"] == "staged" and shown["metrics"] == {"imported": True}
+    assert shown["manifest"] == {
+        "features": ["hour_of_day", "demand_15m"], "step_min": 15, "timezone": "UTC",
+        "objective": "reg:squarederror",
+        "artifacts": [{"horizon_min": 15, "sha256": sha, "file": f"models/{sha}.json",
+                       "interval_half_width": 2.5}]}
+    assert shown["sha256"] == hashlib.sha256(f"15:{sha}\n".encode()).hexdigest()
+    assert shown["dataset"] == {"kind": "import", "path": str(tmp_path / "m.json"),
+                                "sha256": sha, "format": "xgboost-json"}
+    assert (data / "models" / f"{sha}.json").read_bytes() == (tmp_path / "m.json").read_bytes()
+    listed = models(data, "list")
+    assert listed.returncode == 0 and " 15 min         -         -  " in listed.stdout
+    assert models(data, "promote", "0.1.0").stdout == "demand 0.1.0: live\n"
+    assert [(e["version"], e["status"]) for e in events(data)] == [("0.1.0", "staged"),
+                                                                   ("0.1.0", "live")]
+
+    srv = surge_server(data_dir=data)
+    r = srv.admin("PUT", "/api/v1/admin/regions/dr5ru/features",
+                  json={"features": {"demand_15m": 30, "available_drivers": 12,
+                                     "expected_demand": 1, "demand_score": 0.6}})
+    assert r.status_code == 200, r.text
+    r = srv.get("/api/v1/forecast/demand", params={"region_id": "dr5ru", "horizon": 15})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"] == "0.1.0" and body["features"] == "online_store"
+    [point] = body["points"]
+    hour = parse_ts(point["ts"]).hour  # the origin's hour in the model's time zone (UTC)
+    row = np.array([[hour, 30]], dtype=np.float32)
+    want = float(booster.inplace_predict(row)[0])
+    assert abs(point["expected"] - want) <= 1e-4
+    assert abs(point["lower"] - max(0.0, want - 2.5)) <= 1e-4
+    assert abs(point["upper"] - (want + 2.5)) <= 1e-4
+    assert point["baseline_7d"] is None  # no week of stream history
+    # the price uses it: the model's version and, without a baseline, the override's score
+    r = srv.post("/api/v1/pricing/compute", json={"region_id": "dr5ru",
+                                                   "product_type": "standard", "user_id": "u1"})
+    assert r.status_code == 200 and r.json()["model_version"] == "0.1.0"
+    assert r.json()["demand_score"] == 0.6
+    assert abs(r.json()["confidence"] - max(0.0, 1 - (point["upper"] - point["lower"]) / want)) \
+        <= 1e-4
+
+    # importing beside the running server registers, but cannot publish
+    out = models(data, "import", "--xgboost-json", str(tmp_path / "m.json"), "--features",
+                 "hour_of_day,demand_15m", "--version", "2.0.0")
+    assert out.returncode == 0
+    assert "surge: note: model_update not published on system-events: log directory" in out.stderr
+    assert srv.admin("GET", "/api/v1/admin/models/2.0.0").json()["status"] == "staged"
+
+
+def test_import_an_onnx_model(tmp_path):
+    tiny_xgboost_model(tmp_path / "m.json")
+    data = tmp_path / "data"
+    assert models(data, "import", "--xgboost-json", str(tmp_path / "m.json"), "--features",
+                  "hour_of_day,demand_15m").returncode == 0
+    out = models(data, "export", "0.1.0", "--onnx", "--out", str(tmp_path / "m.onnx"))
+    assert out.returncode == 0, out.stderr
+    # stored as ONNX bytes (the loader reads either by content); the names differ: a note
+    out = models(data, "import", "--onnx", str(tmp_path / "m.onnx"), "--features",
+                 "hour_of_day,demand_1h", "--horizon-min", "60", "--step-min", "30",
+                 "--timezone", "Europe/Paris", "--name", "other")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"other 0.1.0: staged (imported {tmp_path / 'm.onnx'}: ONNX, ")
+    assert out.stderr == ("surge: note: column 2 is 'demand_15m' in the model and 'demand_1h' "
+                          "in --features; the forecaster fills it as 'demand_1h'\n")
+    shown = json.loads(models(data, "show", "0.1.0", "--name", "other", "--json").stdout)
+    [art] = shown["manifest"]["artifacts"]
+    assert (art["horizon_min"], shown["manifest"]["step_min"], shown["manifest"]["timezone"]) == \
+        (60, 30, "Europe/Paris")
+    assert (data / art["file"]).read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    assert shown["dataset"]["format"] == "onnx"
+
+
+def test_import_errors_are_precise(tmp_path):
+    tiny_xgboost_model(tmp_path / "m.json")
+    data = tmp_path / "data"
+    model = str(tmp_path / "m.json")
+
+    def imp(*args):
+        return models(data, "import", *args)
+
+    out = imp("--xgboost-json", model, "--features", "hour_of_day,demand_15m,temperature")
+    assert out.returncode == 2
+    assert out.stderr == f"surge: {model}: the model reads 2 features but --features names 3\n"
+    out = imp("--xgboost-json", str(tmp_path / "missing.json"), "--features", "a,b")
+    assert out.returncode == 1
+    assert out.stderr == (f"surge: cannot open model {tmp_path / 'missing.json'}: No such file "
+                          "or directory\n")
+    (tmp_path / "bad.json").write_text('{"learner": {}}')
+    out = imp("--xgboost-json", str(tmp_path / "bad.json"), "--features", "a,b")
+    assert out.returncode == 2 and out.stderr.startswith(f"surge: {tmp_path / 'bad.json'}: ")
+    out = imp("--onnx", model, "--features", "a,b")
+    assert out.returncode == 2
+    assert out.stderr == (f"surge: {model} holds JSON, not ONNX: import XGBoost JSON with "
+                          "--xgboost-json\n")
+    out = imp("--xgboost-json", model, "--features", "a,b", "--horizon-min", "abc")
+    assert out.returncode == 2
+    assert out.stderr == "surge: --horizon-min must be minutes 1..1440, got 'abc'\n"
+    out = imp("--xgboost-json", model, "--features", "a,b", "--horizon-min", "20")
+    assert out.returncode == 2
+    assert out.stderr == "surge: --horizon-min 20 is not a multiple of --step-min 15\n"
+    out = imp("--xgboost-json", model, "--features", "a,b", "--step-min", "7",
+              "--horizon-min", "14")
+    assert out.returncode == 2
+    assert out.stderr == ("surge: step 7 min cannot be served: it must be a multiple of 15 min "
+                          "that divides a day\n")
+    out = imp("--xgboost-json", model, "--features", "hour_of_day,hour_of_day")
+    assert out.returncode == 2
+    assert out.stderr == "surge: feature 'hour_of_day' is named twice (columns 1 and 2)\n"
+    out = imp("--xgboost-json", model)
+    assert out.returncode == 2
+    assert out.stderr == ("surge: models import needs --features NAME,NAME,... (the model's "
+                          "columns in order)\n")
+    out = imp("--features", "a,b")
+    assert out.returncode == 2
+    assert out.stderr == ("surge: models import needs the model: --xgboost-json FILE or --onnx "
+                          "FILE\n")
+    # nothing was registered or written by any of them
+    assert json.loads(models(data, "list", "--json").stdout)["count"] == 0
+    assert not (data / "models").exists() or not list((data / "models").glob("*.json"))
+    assert "surge models import --xgboost-json FILE" in run_surge("models", "--help").stdout

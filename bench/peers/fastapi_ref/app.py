@@ -10,7 +10,16 @@ Configuration (environment):
   REF_MODEL       the ONNX model (train_model.py writes it)
   REF_RULES       JSON file {"REGION PRODUCT": {"rule_id": N, "base_price_cents": N}, ...}
   REF_TIMEZONE    local time of the regions (America/New_York)
+  REF_INTERVAL_HALF_WIDTH  the model's interval half-width W (0)
 Run: uvicorn app:app --workers 2 --port PORT
+
+The model's outputs are used as surge's docs/models.md ("Forecasts in production", "Outputs")
+defines them: the calendar inputs (hour_of_day, day_of_week) come from the clock in
+REF_TIMEZONE, the others from the region's hash; expected_demand = y clipped at 0;
+confidence = 1 - (upper - lower) / y clipped to [0, 1] with the interval [max(0, y - W), y + W];
+demand_score = y / (y + baseline_7d) when the hash has the 7-day baseline of the window
+(`baseline_7d`), else the hash's `demand_score` (the stream's nowcast), as surge keeps it when
+its stream has no week of history.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ DEMAND_K, DEMAND_THRESHOLD, EVENT_COEFFICIENT = 6.0, 0.5, 0.5
 TIME_MULTIPLIER = [1.2 if h in (7, 8, 17, 18) else 1.0 for h in range(24)]
 MIN_E4, MAX_E4, ROUNDING_CENTS = 10000, 30000, 25
 MODEL_VERSION = "ref-xgb-onnx"
+# the model's inputs that are not calendar features, read from the hash
+HASH_FEATURES = [n for n in FEATURES if n not in ("hour_of_day", "day_of_week")]
+HALF_WIDTH = float(os.environ.get("REF_INTERVAL_HALF_WIDTH", "0"))
 
 options = ort.SessionOptions()
 options.intra_op_num_threads = 1  # one request, one row: threads only add hand-offs
@@ -95,12 +107,24 @@ async def compute(req: ComputeRequest):
     feats = await store.hgetall(f"features:{req.region_id}")
     fallback = []
     confidence = 0.0
-    if all(name in feats for name in FEATURES):
-        row = np.array([[float(feats[name]) for name in FEATURES]], dtype=np.float32)
-        expected = float(session.run(None, {input_name: row})[0].reshape(-1)[0])
-        baseline = float(feats["rolling_avg_demand_7d"])
-        demand_score = expected / (expected + baseline) if expected + baseline > 0 else 0.5
-        confidence = float(feats.get("confidence", 0))
+    now = time.time()
+    local = datetime.fromtimestamp(now, ZONE)
+    hour = local.hour
+    if all(name in feats for name in HASH_FEATURES):
+        values = {name: float(feats[name]) for name in HASH_FEATURES}
+        values["hour_of_day"], values["day_of_week"] = hour, local.isoweekday()
+        row = np.array([[values[name] for name in FEATURES]], dtype=np.float32)
+        y = float(session.run(None, {input_name: row})[0].reshape(-1)[0])
+        expected = max(y, 0.0)
+        if "baseline_7d" in feats:
+            baseline = float(feats["baseline_7d"])
+            demand_score = expected / (expected + baseline) if expected + baseline > 0 else 0.5
+        elif "demand_score" in feats:
+            demand_score = min(max(float(feats["demand_score"]), 0.0), 1.0)
+        else:
+            demand_score = 0.5
+        width = (expected + HALF_WIDTH) - max(0.0, expected - HALF_WIDTH)
+        confidence = min(max(1.0 - width / expected, 0.0), 1.0) if expected > 0 else 0.0
     else:
         fallback.append("forecast")
         expected, demand_score = 0.0, 0.5
@@ -114,9 +138,7 @@ async def compute(req: ComputeRequest):
         fallback.append("weather")
     if "nearby_event_score" not in feats:
         fallback.append("events")
-    now = time.time()
     now_ms = int(now * 1000)
-    hour = datetime.fromtimestamp(now, ZONE).hour
     f = {
         "demand": 2.0 / (1.0 + math.exp(-DEMAND_K * (demand_score - DEMAND_THRESHOLD))) - 1.0,
         "supply": f_supply,
@@ -142,7 +164,7 @@ async def compute(req: ComputeRequest):
         "base_price": base / 100,
         "surge_multiplier": surge / 10000,
         "demand_score": float(f"{demand_score:.6g}"),
-        "confidence": confidence,
+        "confidence": float(f"{confidence:.6f}"),
         "factors": factors,
         "guardrails": [],
         "fallback": fallback,

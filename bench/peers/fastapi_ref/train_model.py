@@ -1,12 +1,13 @@
 """train_model.py: the demand model both sides of bench/compare use: a small XGBoost regressor
-(300 trees, depth 6) trained on synthetic data with a fixed seed, saved as XGBoost JSON (for
-surge, once it serves models) and converted to ONNX with onnxmltools (for the reference, which
-runs it in ONNX Runtime per request).
+(300 trees, depth 6) trained on synthetic data with a fixed seed, saved as XGBoost JSON (surge
+imports it with `surge models import` and evaluates it per request) and converted to ONNX with
+onnxmltools (for the reference, which runs it in ONNX Runtime per request).
 
     python train_model.py OUT_DIR
 
 writes OUT_DIR/model.json, OUT_DIR/model.onnx and OUT_DIR/meta.json (feature names, training
-metrics, versions). Deterministic: the same seed gives the same trees.
+metrics, the interval half-width both sides serve, versions). Deterministic: the same seed gives
+the same trees.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def main() -> int:
     model.fit(x[:split], y[:split])
     pred = model.predict(x[split:])
     mae = float(np.mean(np.abs(pred - y[split:])))
+    # the interval both sides serve: the k-th smallest holdout |residual|, k = ceil(0.9 (n + 1)),
+    # as surge's split-conformal intervals are made (docs/models.md)
+    residuals = np.sort(np.abs(pred - y[split:]).astype(np.float64))
+    k = min(len(residuals), int(np.ceil(0.9 * (len(residuals) + 1))))
+    half_width = round(float(residuals[k - 1]), 6)
     wape = float(np.sum(np.abs(pred - y[split:])) / np.sum(y[split:]))
     model.get_booster().save_model(str(out / "model.json"))
 
@@ -77,7 +83,8 @@ def main() -> int:
     agree = float(np.max(np.abs(onnx_pred - pred)))
 
     meta = {"features": FEATURES, "seed": SEED, "rows": ROWS, "trees": 300, "max_depth": 6,
-            "holdout_mae": mae, "holdout_wape": wape, "onnx_vs_xgboost_max_abs_diff": agree,
+            "holdout_mae": mae, "holdout_wape": wape, "interval_half_width": half_width,
+            "onnx_vs_xgboost_max_abs_diff": agree,
             "xgboost": xgb.__version__, "onnxmltools": onnxmltools.__version__,
             "onnxruntime": ort.__version__}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
