@@ -35,7 +35,7 @@ static const char USAGE[] =
     "  replay    Recompute features and window aggregates from the log (backfill, datasets)\n"
     "  simulate  Run the market simulator against a server, or a pricing backtest\n"
     "  train     Train a demand forecasting model and register it (staged)\n"
-    "  models    List, inspect, roll out, roll back and export model versions\n"
+    "  models    List, import, inspect, roll out, roll back and export model versions\n"
     "  config    Print the configuration docs, the effective configuration, or check it\n"
     "  version   Print surge's version and the versions of the libraries it uses\n"
     "  help      Show this help, or `surge help <command>` for one command\n"
