@@ -16,7 +16,8 @@
 #define RING 128        /* panes kept per region: the 60-minute features plus slack ahead */
 #define FORCE_AHEAD 112 /* a pane this far past the closed ones forces the watermark forward */
 #define TIMELINE 360    /* closed minutes kept per region for the portal */
-#define HOURS 168       /* hourly buckets: 7 days */
+#define WEEK_HOURS 168  /* the 7-day features' window */
+#define HOURS 192       /* hourly buckets kept: 8 days, so last week's slot is still there */
 #define QUARTER_MS 900000
 #define QUARTERS 800 /* 15-minute search counts: 8 days and a bit, the forecaster's lags */
 #define VENUES 8
@@ -871,7 +872,7 @@ static double ratio(double a, double b)
 /* Searches per hour over the week before hour h (only hours since the region's first event). */
 static double hourly_average(const region *r, int64_t h, int64_t *covered)
 {
-    int64_t from = h - HOURS;
+    int64_t from = h - WEEK_HOURS;
     if (r->first_hour > from) from = r->first_hour;
     *covered = r->first_hour == INT64_MAX ? 0 : h - from;
     if (*covered <= 0) return NAN;
@@ -888,7 +889,7 @@ static double same_hour_average(const region *r, int64_t h)
 {
     uint64_t sum = 0;
     int days = 0;
-    for (int64_t x = h - 24; x >= h - HOURS && x >= r->first_hour; x -= 24) {
+    for (int64_t x = h - 24; x >= h - WEEK_HOURS && x >= r->first_hour; x -= 24) {
         const hour_bucket *b = &r->hours[(uint64_t)x % HOURS];
         sum += b->h == x ? b->searches : 0;
         days++;
@@ -978,9 +979,9 @@ int stream_engine_features(stream_engine *e, const char *region_id, int64_t at_m
     put(&w, "history_hours", (double)covered);
     put(&w, "demand_vs_7d_ratio", ratio(c60[C_SEARCH], avg7));
     put(&w, "seasonality_score", ratio(same_hour, avg7));
-    const hour_bucket *lw = &r->hours[(uint64_t)(H - HOURS) % HOURS];
-    if (r->first_hour <= H - HOURS)
-        put(&w, "same_slot_last_week", lw->h == H - HOURS ? lw->searches : 0);
+    const hour_bucket *lw = &r->hours[(uint64_t)(H - WEEK_HOURS) % HOURS];
+    if (r->first_hour <= H - WEEK_HOURS)
+        put(&w, "same_slot_last_week", lw->h == H - WEEK_HOURS ? lw->searches : 0);
     put(&w, "expected_demand", c15[C_SEARCH]);
     /* the model-free demand score: the last 15 minutes' hourly rate against the usual rate of
      * this hour (same hour on previous days, else the weekly average); 0.5 = as usual */

@@ -319,6 +319,11 @@ static void demand_features_from_history_are_exact(void **state)
     assert_true(feature(s, "is_weekend") == 1);
     assert_true(feature(s, "is_peak_hour") == 1);
     assert_true(isnan(feature(s, "weather_severity"))); /* no weather yet: absent */
+    assert_true(isnan(feature(s, "same_slot_last_week"))); /* two days of history only */
+    /* a week later: the same hour one week earlier is hour 48 (3 searches), not this hour */
+    send(e, 0, EVENT_SEARCH, t + 168 * HOUR - 1000, "dr5ru", "u3");
+    assert_int_equal(stream_engine_features(e, "dr5ru", t + 168 * HOUR, s), 0);
+    assert_true(feature(s, "same_slot_last_week") == 3);
     free(s);
     done(e, &c);
 }
