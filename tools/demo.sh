@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # demo.sh: trains a first demand model on simulated history when there is none, runs `surge
-# serve` with the sample city, waits until it is ready, starts the market simulator at 60x
-# against it and prints how to use it. `make demo` installs what is missing and builds surge
-# first, then runs this; arguments are passed to serve (make demo DEMO_ARGS="--set
-# log.access=true"). Ctrl-C stops the simulator and the server cleanly. No network is needed.
+# serve` with the sample city, waits until it is ready, starts the market simulator against it
+# (first the last 8 days of demand as history, then live at 60x) and prints how to use it.
+# `make demo` installs what is missing and builds surge first, then runs this; arguments are
+# passed to serve (make demo DEMO_ARGS="--set log.access=true"). Ctrl-C stops the simulator
+# and the server cleanly. No network is needed.
 #   SURGE_LISTEN    HOST:PORT to listen on (default 0.0.0.0:8080)
 #   SURGE_DATA_DIR  data directory (default ./data)
 #   DEMO_SPEED      the simulator's clock, simulated seconds per second (default 60)
 #   DEMO_SIMULATE=0 do not start the simulator
+#   DEMO_BACKFILL_DAYS  days of history the simulator sends before its live run (default 8; 0: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ data_dir=${SURGE_DATA_DIR:-./data}
 speed=${DEMO_SPEED:-60}
 ready_timeout_s=60
 history_days=28
+backfill_days=${DEMO_BACKFILL_DAYS:-8} # the stream keeps 8 days of 15-minute history
 
 say() { printf 'demo: %s\n' "$*"; }
 [[ -x $bin ]] || {
@@ -143,12 +146,19 @@ host=${addr%:*}
 base="$host:$port"
 
 if [[ ${DEMO_SIMULATE:-1} != 0 ]] && ((!stopping)); then
-    # a new seed each run: a seed's event ids are remembered by the server for a day
+    # a new seed each run: a seed's event ids are remembered by the server for a day.
+    # --backfill: first the $backfill_days days before now (searches and weather), so the stream
+    # has its 8 days of 15-minute history (7-day averages, seasonality, the forecaster's
+    # baseline_7d) from the first live minute; the simulator waits until the stream has read
+    # them before it sends live events, which would otherwise make the older backfill late.
+    # The default ingest limits hold (about 350 000 events over 128 000 riders and 64
+    # regions: a few events per rider, under 10 000 per region against a bucket of 120 000).
     setsid "$bin" simulate --data-dir "$data_dir" --speed "$speed" --seed "$(date +%s)" \
-        >"$data_dir/simulate.out" 2>"$data_dir/simulate.log" &
+        --backfill "$backfill_days" >"$data_dir/simulate.out" 2>"$data_dir/simulate.log" &
     sim_pid=$!
-    sim_note="  the market simulator runs at ${speed}x: riders, drivers, weather and venue events
-  flow into POST /api/v1/events   (progress: tail -f $data_dir/simulate.log)"
+    sim_note="  the market simulator sends the last $backfill_days days of demand, then runs at ${speed}x:
+  riders, drivers, weather and venue events flow into POST /api/v1/events
+  (progress: tail -f $data_dir/simulate.log)"
 else
     sim_note="  the market simulator is off (DEMO_SIMULATE=0)"
 fi
@@ -172,8 +182,11 @@ $sim_note
   rid=\$(curl -s -X POST $base/api/v1/pricing/compute -H 'content-type: application/json' -d '{"region_id":"dr5ru","product_type":"standard","user_id":"u1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["request_id"])')
   curl -s "$base/api/v1/pricing/explain?request_id=\$rid"
 
-  # a region's live features
+  # a region's live features (7-day ones from the backfill)
   curl -s $base/api/v1/features/dr5ru
+
+  # the demand forecast with its 7-day baseline (once a model is live)
+  curl -s "$base/api/v1/forecast/demand?region_id=dr5ru"
 
   # metrics (Prometheus text)
   curl -s $base/metrics | grep surge_events_total

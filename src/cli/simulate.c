@@ -37,6 +37,10 @@ const char CLI_SIMULATE_USAGE[] =
     "  --quote-rate N       price at most N riders a wall second through the API (default 20;\n"
     "                       0: none); other riders see the last price quoted for their region\n"
     "  --batch-ms N         wall milliseconds of events per POST (default 100)\n"
+    "  --backfill DAYS      first send the DAYS days (0..28, default 0) of searches and weather\n"
+    "                       before the start, in sorted batches of 5000, and wait until the\n"
+    "                       stream has read them: its 7-day history and baselines then exist\n"
+    "                       from the first live minute (ids sim-SEED-bf-N)\n"
     "\n"
     "Offline:\n"
     "  --backtest DAYS      run DAYS under static and under surge's dynamic pricing; print and\n"
@@ -65,7 +69,7 @@ typedef struct options {
     const char *url, *data_dir, *out_dir, *history_out;
     double speed, duration_s, rate, quote_rate;
     int64_t batch_ms;
-    int backtest_days, history_days;
+    int backtest_days, history_days, backfill_days;
     bool start_given;
 } options;
 
@@ -117,7 +121,7 @@ static int parse_options(int argc, char **argv, options *o)
             "--url",      "--data-dir",    "--seed",       "--speed",      "--rate",
             "--duration", "--regions",     "--center",     "--elasticity", "--start",
             "--timezone", "--scale",       "--quote-rate", "--batch-ms",   "--backtest",
-            "--out-dir",  "--history-out", "--days",       "--conversion"};
+            "--out-dir",  "--history-out", "--days",       "--conversion", "--backfill"};
         bool known = false;
         for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++)
             known |= strcmp(flag, KNOWN[k]) == 0;
@@ -210,6 +214,10 @@ static int parse_options(int argc, char **argv, options *o)
         } else if (strcmp(flag, "--backtest") == 0) {
             if (!parse_int(v, 1, 366, &n)) return bad(flag, v, "must be days in 1..366");
             o->backtest_days = (int)n;
+        } else if (strcmp(flag, "--backfill") == 0) {
+            if (!parse_int(v, 0, SIM_BACKFILL_DAYS_MAX, &n))
+                return bad(flag, v, "must be whole days in 0..28");
+            o->backfill_days = (int)n;
         } else if (strcmp(flag, "--out-dir") == 0) {
             o->out_dir = v;
         } else if (strcmp(flag, "--history-out") == 0) {
@@ -228,6 +236,12 @@ static int parse_options(int argc, char **argv, options *o)
     if ((o->backtest_days > 0 || o->history_out) && live_flags) {
         fputs("surge simulate: --url, --data-dir, --duration and --rate are for a live run, not "
               "with --backtest or --history-out\n",
+              stderr);
+        return 2;
+    }
+    if ((o->backtest_days > 0 || o->history_out) && o->backfill_days > 0) {
+        fputs("surge simulate: --backfill is for a live run, not with --backtest or "
+              "--history-out\n",
               stderr);
         return 2;
     }
@@ -416,6 +430,11 @@ static long http_post(http *h, const char *url, const char *body, size_t len)
 
 /* ---------------------------------------------------------------- live: the run */
 
+/* What became of the events sent: summed over the server's answers. */
+typedef struct verdicts {
+    uint64_t sent, accepted, duplicates, rejected, rate_limited, errors, batches;
+} verdicts;
+
 typedef struct live {
     options *o;
     sim *s;
@@ -429,8 +448,9 @@ typedef struct live {
     double tokens;
     int64_t tokens_ns;
     int64_t *last_quote; /* [region][product] cents; 0 = none yet */
-    /* counters */
-    uint64_t sent, accepted, duplicates, rejected, rate_limited, errors, batches;
+    /* the server's verdicts on the live run's events, and on the backfill's */
+    verdicts v, backfill;
+    uint64_t backfill_skipped; /* older than what the server's stream had read */
     uint64_t quotes_ok, quote_errors;
     bool reported_rejection;
 } live;
@@ -465,18 +485,18 @@ static int by_time(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static void count_response(live *l, json_t *root, size_t n)
+static void count_response(live *l, verdicts *v, json_t *root, size_t n)
 {
     json_t *a = json_object_get(root, "accepted"), *d = json_object_get(root, "duplicates"),
            *r = json_object_get(root, "rejected"), *q = json_object_get(root, "rate_limited");
     if (!json_is_integer(a) || !json_is_integer(d) || !json_is_integer(r) || !json_is_integer(q)) {
-        l->errors += n;
+        v->errors += n;
         return;
     }
-    l->accepted += (uint64_t)json_integer_value(a);
-    l->duplicates += (uint64_t)json_integer_value(d);
-    l->rejected += (uint64_t)json_integer_value(r);
-    l->rate_limited += (uint64_t)json_integer_value(q);
+    v->accepted += (uint64_t)json_integer_value(a);
+    v->duplicates += (uint64_t)json_integer_value(d);
+    v->rejected += (uint64_t)json_integer_value(r);
+    v->rate_limited += (uint64_t)json_integer_value(q);
     if (json_integer_value(r) > 0 && !l->reported_rejection) {
         /* the first rejection says what is wrong with the simulator's events: show it once */
         size_t i;
@@ -495,6 +515,33 @@ static void count_response(live *l, json_t *root, size_t n)
     }
 }
 
+/* POSTs the n events in l->body and adds the server's verdicts to v. */
+static void post_events(live *l, verdicts *v, size_t n)
+{
+    long status = -1;
+    /* one retry after a failed connection: the same event ids make a resend harmless */
+    for (int attempt = 0; attempt < 2 && status < 0; attempt++) {
+        status = http_post(&l->events, l->events_url, l->body.data, l->body.len);
+        if (status < 0 && attempt == 0) usleep(200000);
+    }
+    v->sent += n;
+    v->batches++;
+    json_t *root =
+        status > 0 ? json_loadb(l->events.response.data, l->events.response.len, 0, NULL) : NULL;
+    if (status == 200 || status == 422 || status == 429) {
+        if (root)
+            count_response(l, v, root, n);
+        else
+            v->errors += n;
+    } else {
+        v->errors += n;
+        if (v->errors == n) /* the first failure: say why */
+            fprintf(stderr, "\nsurge simulate: POST %s: %s\n", l->events_url,
+                    status < 0 ? l->events.error : "unexpected HTTP status");
+    }
+    json_decref(root);
+}
+
 /* Sends every queued event whose time has come (ts <= until), at most 10 000 per request. */
 static void send_due(live *l, int64_t until)
 {
@@ -506,29 +553,7 @@ static void send_due(live *l, int64_t until)
             buf_putc(&l->body, '\n');
             n++;
         }
-        long status = -1;
-        /* one retry after a failed connection: the same event ids make a resend harmless */
-        for (int attempt = 0; attempt < 2 && status < 0; attempt++) {
-            status = http_post(&l->events, l->events_url, l->body.data, l->body.len);
-            if (status < 0 && attempt == 0) usleep(200000);
-        }
-        l->sent += n;
-        l->batches++;
-        json_t *root = status > 0
-                           ? json_loadb(l->events.response.data, l->events.response.len, 0, NULL)
-                           : NULL;
-        if (status == 200 || status == 422 || status == 429) {
-            if (root)
-                count_response(l, root, n);
-            else
-                l->errors += n;
-        } else {
-            l->errors += n;
-            if (l->errors == n) /* the first failure: say why */
-                fprintf(stderr, "\nsurge simulate: POST %s: %s\n", l->events_url,
-                        status < 0 ? l->events.error : "unexpected HTTP status");
-        }
-        json_decref(root);
+        post_events(l, &l->v, n);
         l->head += n;
     }
 }
@@ -590,10 +615,10 @@ static void progress(live *l, double elapsed_s, double rate_events, double rate_
             "%ssim %sZ %.0fs x%g | events %.0f/s sent %llu accepted %llu dup %llu rejected %llu "
             "limited %llu | quotes %.1f/s | bookings %llu | errors %llu%s",
             tty ? "\r\033[K" : "", when, elapsed_s, l->o->speed, rate_events,
-            (unsigned long long)l->sent, (unsigned long long)l->accepted,
-            (unsigned long long)l->duplicates, (unsigned long long)l->rejected,
-            (unsigned long long)l->rate_limited, rate_quotes, (unsigned long long)st.bookings,
-            (unsigned long long)(l->errors + l->quote_errors), tty && !final ? "" : "\n");
+            (unsigned long long)l->v.sent, (unsigned long long)l->v.accepted,
+            (unsigned long long)l->v.duplicates, (unsigned long long)l->v.rejected,
+            (unsigned long long)l->v.rate_limited, rate_quotes, (unsigned long long)st.bookings,
+            (unsigned long long)(l->v.errors + l->quote_errors), tty && !final ? "" : "\n");
 }
 
 /* Events a simulated second of this market at scale 1 over the simulated time the run will
@@ -646,6 +671,200 @@ static int resolve_url(options *o, char *base, size_t size)
     while (n > 7 && base[n - 1] == '/')
         base[--n] = 0;
     return 0;
+}
+
+/* ---------------------------------------------------------------- live: the backfill */
+
+#define BACKFILL_BATCH 5000
+#define BACKFILL_CATCH_UP_S 120
+
+/* GETs url; returns the HTTP status, or -1 when no answer came. */
+static long http_get(http *h, const char *url)
+{
+    buf_reset(&h->response);
+    h->error[0] = 0;
+    curl_easy_setopt(h->curl, CURLOPT_URL, url);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+    CURLcode rc = curl_easy_perform(h->curl);
+    if (rc != CURLE_OK) {
+        if (!h->error[0]) snprintf(h->error, sizeof h->error, "%s", curl_easy_strerror(rc));
+        return -1;
+    }
+    long status = 0;
+    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+/* GET /api/v1/stream/status: sets *lag (lag_records) and *event_time_ms (the later of
+ * watermark_ms and stream_time_ms, 0 before the stream has read anything). Returns 0, or -1
+ * when the answer is missing or not the expected JSON. */
+static int stream_status(http *h, const char *url, long long *lag, int64_t *event_time_ms)
+{
+    long status = http_get(h, url);
+    json_t *root = status == 200 ? json_loadb(h->response.data, h->response.len, 0, NULL) : NULL;
+    json_t *j = json_object_get(root, "lag_records"), *w = json_object_get(root, "watermark_ms"),
+           *t = json_object_get(root, "stream_time_ms");
+    int rc = -1;
+    if (json_is_integer(j) && json_is_integer(w) && json_is_integer(t)) {
+        *lag = (long long)json_integer_value(j);
+        int64_t a = (int64_t)json_integer_value(w), b = (int64_t)json_integer_value(t);
+        *event_time_ms = a > b ? a : b;
+        rc = 0;
+    } else if (status >= 0) {
+        snprintf(h->error, sizeof h->error, "HTTP status %ld without the stream's status", status);
+    }
+    json_decref(root);
+    return rc;
+}
+
+static void backfill_progress(const live *l, const sim_backfill *b, double elapsed_s, bool final)
+{
+    char when[40];
+    time_format_rfc3339(sim_backfill_now_ms(b), when, sizeof when);
+    when[16] = 0; /* to the minute */
+    double done_days = (double)(sim_backfill_now_ms(b) - sim_backfill_start_ms(b)) / 86400000.0;
+    bool tty = isatty(STDERR_FILENO);
+    const verdicts *v = &l->backfill;
+    fprintf(stderr,
+            "%sbackfill %sZ %.1f/%d days %.0fs | events %.0f/s sent %llu accepted %llu dup %llu "
+            "rejected %llu limited %llu | errors %llu%s",
+            tty ? "\r\033[K" : "", when, done_days, l->o->backfill_days, elapsed_s,
+            elapsed_s > 0 ? (double)v->sent / elapsed_s : 0, (unsigned long long)v->sent,
+            (unsigned long long)v->accepted, (unsigned long long)v->duplicates,
+            (unsigned long long)v->rejected, (unsigned long long)v->rate_limited,
+            (unsigned long long)v->errors, tty && !final ? "" : "\n");
+}
+
+/* Waits until the server's stream has read everything in its log (lag_records 0 on
+ * GET /api/v1/stream/status), so that the live events that follow are not read before the
+ * older backfill and counted late. Gives up with a warning after BACKFILL_CATCH_UP_S. */
+static void wait_for_stream(const char *base)
+{
+    http h;
+    char url[1200];
+    snprintf(url, sizeof url, "%s/api/v1/stream/status", base);
+    if (http_init(&h, "application/json")) {
+        fputs("surge simulate: out of memory; not waiting for the stream\n", stderr);
+        http_free(&h);
+        return;
+    }
+    int64_t t0 = time_mono_ns();
+    long long lag = -1;
+    /* the stream reads the log every few milliseconds; the first polls may come before the
+     * last batch's records reached it, so lag must be 0 twice in a row */
+    int zero_in_a_row = 0;
+    while (!stop_requested && zero_in_a_row < 2) {
+        double waited = (double)(time_mono_ns() - t0) / 1e9;
+        if (waited > BACKFILL_CATCH_UP_S) {
+            fprintf(stderr,
+                    "surge simulate: the stream still has %lld records to read after %d s; "
+                    "starting the live run anyway (its first events may be late)\n",
+                    lag, BACKFILL_CATCH_UP_S);
+            break;
+        }
+        int64_t event_time;
+        if (stream_status(&h, url, &lag, &event_time) == 0) {
+            zero_in_a_row = lag == 0 ? zero_in_a_row + 1 : 0;
+        } else if (waited > 5) {
+            fprintf(stderr, "surge simulate: GET %s: %s; not waiting for the stream\n", url,
+                    h.error);
+            break;
+        }
+        if (zero_in_a_row < 2) usleep(100000);
+    }
+    if (zero_in_a_row >= 2)
+        fprintf(stderr, "surge simulate: the stream has read the backfill (%.1f s)\n",
+                (double)(time_mono_ns() - t0) / 1e9);
+    http_free(&h);
+}
+
+/* Sends the --backfill days before the live start in sorted batches, then waits for the
+ * stream. Returns 0, 1 when the server does not answer, 2 on a bad config. */
+static int run_backfill(live *l, const char *base)
+{
+    surge_error err = {0};
+    sim_backfill *b = sim_backfill_new(&l->o->cfg, l->o->backfill_days, &err);
+    if (!b) return fprintf(stderr, "surge simulate: --backfill: %s\n", err.message), 2;
+    sim_event *batch = malloc(BACKFILL_BATCH * sizeof *batch);
+    if (!batch) {
+        sim_backfill_free(b);
+        fputs("surge simulate: out of memory\n", stderr);
+        return 1;
+    }
+    char from[40], to[40];
+    time_format_rfc3339(sim_backfill_start_ms(b), from, sizeof from);
+    time_format_rfc3339(sim_backfill_end_ms(b), to, sizeof to);
+    fprintf(stderr, "surge simulate: backfill of %d days, %s to %s (searches and weather)\n",
+            l->o->backfill_days, from, to);
+    /* A server whose stream has read events up to some time (an earlier run in the same data
+     * dir) would count every older event late: send only what is newer. */
+    int64_t skip_before = 0;
+    {
+        http h;
+        char url[1200];
+        long long lag;
+        snprintf(url, sizeof url, "%s/api/v1/stream/status", base);
+        if (http_init(&h, "application/json") == 0 &&
+            stream_status(&h, url, &lag, &skip_before) == 0 &&
+            skip_before > sim_backfill_start_ms(b)) {
+            skip_before += (60000 - skip_before % 60000) % 60000; /* its pane may be closed */
+            char at[40];
+            time_format_rfc3339(skip_before, at, sizeof at);
+            fprintf(stderr,
+                    "surge simulate: the server's stream has read events up to %s already: the "
+                    "backfill sends only what is newer (older events would be late)\n",
+                    at);
+        } else {
+            skip_before = 0;
+        }
+        http_free(&h);
+    }
+    int rc = 0;
+    int64_t t0 = time_mono_ns(), last_report = t0;
+    verdicts *v = &l->backfill;
+    while (!stop_requested) {
+        size_t n;
+        if (sim_backfill_next(b, batch, BACKFILL_BATCH, &n, &err)) {
+            fprintf(stderr, "surge simulate: --backfill: %s\n", err.message);
+            rc = 1;
+            break;
+        }
+        if (n == 0) break;
+        buf_reset(&l->body);
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i].ts_ms < skip_before) {
+                l->backfill_skipped++;
+                continue;
+            }
+            sim_backfill_write_json(b, &batch[i], &l->body);
+            buf_putc(&l->body, '\n');
+            kept++;
+        }
+        if (kept == 0) continue;
+        post_events(l, v, kept);
+        if (v->errors == v->sent && v->accepted == 0 && v->duplicates == 0 && v->rejected == 0) {
+            fprintf(stderr, "surge simulate: surge at %s does not answer; stopping\n", base);
+            rc = 1;
+            break;
+        }
+        int64_t now = time_mono_ns();
+        if (now - last_report >= 1000000000LL) {
+            backfill_progress(l, b, (double)(now - t0) / 1e9, false);
+            last_report = now;
+        }
+    }
+    backfill_progress(l, b, (double)(time_mono_ns() - t0) / 1e9, true);
+    if (v->rate_limited > 0)
+        fprintf(stderr,
+                "surge simulate: %llu backfill events were rate limited and are missing from "
+                "the history: raise ingest.region_per_min / ingest.user_per_min or lower "
+                "--scale\n",
+                (unsigned long long)v->rate_limited);
+    if (rc == 0 && !stop_requested) wait_for_stream(base);
+    free(batch);
+    sim_backfill_free(b);
+    return rc;
 }
 
 static int run_live(options *o)
@@ -705,13 +924,17 @@ static int run_live(options *o)
     time_format_rfc3339(sim_now_ms(l.s), start, sizeof start);
     fprintf(stderr, "surge simulate: %d regions, seed %llu, from %s at x%g, to %s\n",
             sim_region_count(l.s), (unsigned long long)o->cfg.seed, start, o->speed, base);
+    if (o->backfill_days > 0) {
+        rc = run_backfill(&l, base);
+        if (rc) fputs("surge simulate: no live run after a failed backfill\n", stderr);
+    }
 
     int64_t sim0 = sim_now_ms(l.s), wall0 = time_mono_ns();
     l.tokens_ns = wall0;
     int64_t last_report = wall0, tick_ns = o->batch_ms * 1000000LL;
     uint64_t sent_at_report = 0, quotes_at_report = 0;
     int64_t sim_target = sim0;
-    for (int64_t tick = 1; !stop_requested; tick++) {
+    for (int64_t tick = 1; !stop_requested && rc == 0; tick++) {
         int64_t now = time_mono_ns();
         double elapsed = (double)(now - wall0) / 1e9;
         if (o->duration_s > 0 && elapsed >= o->duration_s) break;
@@ -723,8 +946,8 @@ static int run_live(options *o)
             if (l.len > before) qsort(l.queue + l.head, l.len - l.head, sizeof *l.queue, by_time);
         }
         send_due(&l, sim_target);
-        if (l.sent > 0 && l.errors == l.sent && l.accepted == 0 && l.duplicates == 0 &&
-            l.rejected == 0) {
+        if (l.v.sent > 0 && l.v.errors == l.v.sent && l.v.accepted == 0 && l.v.duplicates == 0 &&
+            l.v.rejected == 0) {
             fprintf(stderr, "surge simulate: surge at %s does not answer; stopping\n", base);
             rc = 1;
             break;
@@ -732,10 +955,10 @@ static int run_live(options *o)
         now = time_mono_ns();
         if (now - last_report >= 1000000000LL) {
             double dt = (double)(now - last_report) / 1e9;
-            progress(&l, (double)(now - wall0) / 1e9, (double)(l.sent - sent_at_report) / dt,
+            progress(&l, (double)(now - wall0) / 1e9, (double)(l.v.sent - sent_at_report) / dt,
                      (double)(l.quotes_ok - quotes_at_report) / dt, false);
             last_report = now;
-            sent_at_report = l.sent;
+            sent_at_report = l.v.sent;
             quotes_at_report = l.quotes_ok;
         }
         int64_t next = wall0 + tick * tick_ns;
@@ -759,23 +982,33 @@ static int run_live(options *o)
         if (target > sim_target) sim_target = target;
         send_due(&l, sim_target);
         double total = elapsed > 0 ? elapsed : 1;
-        progress(&l, elapsed, (double)l.sent / total, (double)l.quotes_ok / total, true);
+        progress(&l, elapsed, (double)l.v.sent / total, (double)l.quotes_ok / total, true);
     }
     sim_stats st;
     sim_get_stats(l.s, &st);
     printf("{\"sent\":%llu,\"accepted\":%llu,\"duplicates\":%llu,\"rejected\":%llu,"
            "\"rate_limited\":%llu,\"errors\":%llu,\"batches\":%llu,\"quotes\":%llu,"
            "\"quote_errors\":%llu,\"requests\":%llu,\"bookings\":%llu,\"unserved\":%llu,"
-           "\"pending\":%zu,\"simulated_until\":%lld}\n",
-           (unsigned long long)l.sent, (unsigned long long)l.accepted,
-           (unsigned long long)l.duplicates, (unsigned long long)l.rejected,
-           (unsigned long long)l.rate_limited, (unsigned long long)l.errors,
-           (unsigned long long)l.batches, (unsigned long long)l.quotes_ok,
+           "\"pending\":%zu,\"simulated_until\":%lld",
+           (unsigned long long)l.v.sent, (unsigned long long)l.v.accepted,
+           (unsigned long long)l.v.duplicates, (unsigned long long)l.v.rejected,
+           (unsigned long long)l.v.rate_limited, (unsigned long long)l.v.errors,
+           (unsigned long long)l.v.batches, (unsigned long long)l.quotes_ok,
            (unsigned long long)l.quote_errors, (unsigned long long)st.requests,
            (unsigned long long)st.bookings, (unsigned long long)st.unserved, l.len - l.head,
            (long long)sim_target);
+    if (o->backfill_days > 0)
+        printf(",\"backfill\":{\"days\":%d,\"skipped\":%llu,\"sent\":%llu,\"accepted\":%llu,"
+               "\"duplicates\":%llu,"
+               "\"rejected\":%llu,\"rate_limited\":%llu,\"errors\":%llu,\"batches\":%llu}",
+               o->backfill_days, (unsigned long long)l.backfill_skipped,
+               (unsigned long long)l.backfill.sent, (unsigned long long)l.backfill.accepted,
+               (unsigned long long)l.backfill.duplicates, (unsigned long long)l.backfill.rejected,
+               (unsigned long long)l.backfill.rate_limited, (unsigned long long)l.backfill.errors,
+               (unsigned long long)l.backfill.batches);
+    printf("}\n");
     fflush(stdout);
-    if (rc == 0 && l.errors > 0) rc = 1;
+    if (rc == 0 && (l.v.errors > 0 || l.backfill.errors > 0)) rc = 1;
 done:
     http_free(&l.events);
     http_free(&l.quotes);

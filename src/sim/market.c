@@ -465,8 +465,14 @@ static void emit_event(sim *s, sim_emit_fn emit, void *ctx, const sim_event *e)
 
 void sim_event_write_json(const sim *s, const sim_event *e, buf *out)
 {
-    buf_printf(out, "{\"event_id\":\"sim-%llu-%llu\",\"type\":\"%s\",\"ts\":%lld",
-               (unsigned long long)s->cfg.seed, (unsigned long long)e->seq,
+    sim_event_write_json_tagged(s, e, s->cfg.seed, "", out);
+}
+
+void sim_event_write_json_tagged(const sim *s, const sim_event *e, uint64_t id_seed,
+                                 const char *tag, buf *out)
+{
+    buf_printf(out, "{\"event_id\":\"sim-%llu-%s%llu\",\"type\":\"%s\",\"ts\":%lld",
+               (unsigned long long)id_seed, tag, (unsigned long long)e->seq,
                SIM_EVENT_NAMES[e->type], (long long)e->ts_ms);
     if (e->region >= 0) buf_printf(out, ",\"region_id\":\"%s\"", s->regions[e->region].id);
     switch (e->type) {
@@ -477,7 +483,7 @@ void sim_event_write_json(const sim *s, const sim_event *e, buf *out)
         buf_printf(out, ",\"user_id\":\"rider-%u\",\"product_type\":\"%s\"", e->subject,
                    SIM_PRODUCT_NAMES[e->product]);
         if (e->type == SIM_BOOKING || e->type == SIM_CANCEL)
-            buf_printf(out, ",\"booking_id\":\"b-%llu-%llu\"", (unsigned long long)s->cfg.seed,
+            buf_printf(out, ",\"booking_id\":\"b-%llu-%llu\"", (unsigned long long)id_seed,
                        (unsigned long long)e->booking);
         break;
     case SIM_DRIVER_LOCATION:

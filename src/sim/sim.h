@@ -178,6 +178,10 @@ void sim_get_stats(const sim *s, sim_stats *out);
 /* Writes e as one JSON object for POST /api/v1/events (no newline). event_id is
  * "sim-<seed>-<seq>". */
 void sim_event_write_json(const sim *s, const sim_event *e, buf *out);
+/* The same with event_id "sim-<id_seed>-<tag><seq>" and booking ids "b-<id_seed>-N": for a
+ * market whose ids must differ from a live run's of the same seed (the backfill). */
+void sim_event_write_json_tagged(const sim *s, const sim_event *e, uint64_t id_seed,
+                                 const char *tag, buf *out);
 
 /* ---------------------------------------------------------------- policies */
 
@@ -219,5 +223,35 @@ void sim_backtest_write_markdown(FILE *f, const sim_config *cfg, int days,
  * per 15 minutes, ts the slot's start (RFC 3339), demand its requests, sorted by (region_id,
  * ts). At most 20 million rows (EINVAL beyond); EIO on a write error. */
 int sim_write_history(const sim_config *cfg, int days, FILE *f, surge_error *err);
+
+/* ---------------------------------------------------------------- backfill */
+
+#define SIM_BACKFILL_DAYS_MAX 28
+
+/* The history a live run sends before it starts (`surge simulate --backfill DAYS`): the same
+ * city and laws (seasonality, holidays, weather, venue crowds; static prices) over the `days`
+ * days that end where the live run begins (cfg->start_ms rounded down to the minute), reduced
+ * to what the stream keeps as history: `search` events (with their user_id and product) and
+ * the city's `weather` events. Its random streams come from a seed derived from cfg->seed, so
+ * it is not a time-shifted copy of the live run; its event ids are "sim-<seed>-bf-<n>", n
+ * counting the backfill's events from 0, never one of the live run's "sim-<seed>-<seq>".
+ * Deterministic in cfg. Memory: the market's state plus at most one batch and one simulated
+ * minute of events, whatever days is. */
+typedef struct sim_backfill sim_backfill;
+
+/* NULL and err on a bad config, a days outside 1..SIM_BACKFILL_DAYS_MAX (field "backfill"),
+ * or out of memory. The caller frees it with sim_backfill_free. */
+sim_backfill *sim_backfill_new(const sim_config *cfg, int days, surge_error *err);
+void sim_backfill_free(sim_backfill *b);
+/* Copies the next up to max events into out, in order of (ts, n) across calls, and sets
+ * *count to how many (0 once the backfill is over). 0, or SURGE_EIO when out of memory. */
+int sim_backfill_next(sim_backfill *b, sim_event *out, size_t max, size_t *count, surge_error *err);
+/* The first and end (exclusive) simulated times of the backfill, and how far it has got (the
+ * simulated time every event returned so far is before). */
+int64_t sim_backfill_start_ms(const sim_backfill *b);
+int64_t sim_backfill_end_ms(const sim_backfill *b);
+int64_t sim_backfill_now_ms(const sim_backfill *b);
+/* Writes one of the backfill's events as JSON for POST /api/v1/events (no newline). */
+void sim_backfill_write_json(const sim_backfill *b, const sim_event *e, buf *out);
 
 #endif

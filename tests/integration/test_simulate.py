@@ -79,6 +79,46 @@ def test_live_run_sends_events_the_server_accepts(surge_server):
     assert s2["sent"] > 0 and s2["duplicates"] > 0 and s2["accepted"] == 0, s2
 
 
+def test_backfill_gives_the_stream_a_week_of_history_and_no_late_events(surge_server):
+    # the default ingest limits: an 8-day backfill of the default city stays under them
+    srv = surge_server()
+    out, s = simulate("--data-dir", str(srv.data_dir), "--backfill", "8", "--duration", "2",
+                      "--speed", "600", "--seed", "21", "--quote-rate", "0", timeout=180)
+    assert out.returncode == 0, out.stderr
+    bf = s["backfill"]
+    # about 37 000 searches and 6 144 weather events a day
+    assert bf["days"] == 8 and 250_000 < bf["sent"] < 450_000, bf
+    assert bf["accepted"] == bf["sent"], bf
+    assert bf["rejected"] == bf["rate_limited"] == bf["errors"] == bf["duplicates"] == 0, bf
+    assert bf["batches"] == -(-bf["sent"] // 5000), bf
+    assert s["sent"] > 1000 and s["accepted"] == s["sent"], s
+    # the progress line reports the verdicts; the live run starts after the stream read it all
+    assert re.search(r"backfill \S+Z 8\.0/8 days .*sent %d accepted %d dup 0 rejected 0 "
+                     r"limited 0 \| errors 0" % (bf["sent"], bf["sent"]), out.stderr), out.stderr
+    assert out.stderr.index("the stream has read the backfill") < out.stderr.index("\nsim ")
+    assert events_metrics(srv)["accepted"] == bf["accepted"] + s["accepted"]
+
+    total = bf["accepted"] + s["accepted"]
+    deadline = time.time() + 30
+    while True:
+        status = srv.get("/api/v1/stream/status").json()
+        if status["events_total"] + status["late_events_total"] >= total and \
+                status["lag_records"] == 0:
+            break
+        assert time.time() < deadline, status
+        time.sleep(0.1)
+    time.sleep(0.5)  # a publish cycle of the features
+    assert status["late_events_total"] == 0, status
+    # dr5ru, the centre, is the busiest region: a week of hours, and the nowcast against it
+    r = srv.get("/api/v1/features/dr5ru")
+    assert r.status_code == 200, r.text
+    f = r.json()["features"]
+    assert f["history_hours"] >= 167, f
+    assert f["rolling_avg_demand_7d"] > 10, f  # searches an hour, over the week
+    assert "seasonality_score" in f, f
+    assert 0 < f["demand_score"] < 1, f
+
+
 def test_rate_sizes_the_market_for_the_target(surge_server):
     srv = surge_server(config={"ingest.user_per_min": 0})
     out, s = simulate("--data-dir", str(srv.data_dir), "--speed", "60", "--rate", "2000",
@@ -183,6 +223,10 @@ def test_backtest_writes_csv_and_markdown(tmp_path):
     (["--history-out", "x.csv"], "--history-out needs --days N"),
     (["--days", "3"], "--days is for --history-out"),
     (["--backtest", "1", "--url", "http://127.0.0.1:1"], "are for a live run"),
+    (["--backfill", "29"], "--backfill '29': must be whole days in 0..28"),
+    (["--backfill", "-1"], "--backfill '-1': must be whole days in 0..28"),
+    (["--backfill", "2.5"], "--backfill '2.5'"),
+    (["--backtest", "1", "--backfill", "3"], "--backfill is for a live run"),
     (["--url", "ftp://x"], "--url 'ftp://x': must be an http:// URL"),
     (["--frobnicate", "1"], "unknown option '--frobnicate'"),
     (["--seed"], "--seed needs a value"),
@@ -197,5 +241,6 @@ def test_help_describes_the_modes():
     out = run_surge("simulate", "--help")
     assert out.returncode == 0
     assert out.stdout.startswith("Usage: surge simulate")
-    for flag in ("--backtest", "--history-out", "--speed", "--rate", "--quote-rate", "--seed"):
+    for flag in ("--backtest", "--history-out", "--speed", "--rate", "--quote-rate", "--seed",
+                 "--backfill"):
         assert flag in out.stdout

@@ -451,6 +451,113 @@ static void test_backtest_rejects_bad_days(void **state)
     assert_string_equal(err.field, "backtest");
 }
 
+/* ---------------------------------------------------------------- backfill */
+
+/* Pinned like the values at the top: 4 regions x 24 requests an hour x 48 hours of a weekend
+ * (day factors 1.05 and 0.85) is about 4 400 searches. */
+#define BACKFILL_SEED7_SEARCHES 4276
+
+/* Drains a backfill in batches of `batch`; returns the events (caller frees) and their count. */
+static sim_event *drain_backfill(const sim_config *c, int days, size_t batch, size_t *count)
+{
+    surge_error err = {0};
+    sim_backfill *b = sim_backfill_new(c, days, &err);
+    assert_non_null(b);
+    size_t cap = 1 << 16, len = 0;
+    sim_event *all = malloc(cap * sizeof *all);
+    sim_event *chunk = malloc(batch * sizeof *chunk);
+    assert_non_null(all);
+    assert_non_null(chunk);
+    for (;;) {
+        size_t n = 99999;
+        assert_int_equal(sim_backfill_next(b, chunk, batch, &n, &err), 0);
+        assert_true(n <= batch);
+        if (n == 0) break;
+        if (len + n > cap) {
+            cap *= 2;
+            all = realloc(all, cap * sizeof *all);
+            assert_non_null(all);
+        }
+        memcpy(all + len, chunk, n * sizeof *chunk);
+        len += n;
+    }
+    sim_backfill_free(b);
+    free(chunk);
+    *count = len;
+    return all;
+}
+
+static void test_backfill_is_sorted_unique_deterministic_and_ends_at_the_start(void **state)
+{
+    (void)state;
+    sim_config c = small_config();
+    c.regions = 4;
+    c.seed = 7;
+    time_parse("2026-03-09T00:00:30Z", &c.start_ms); /* rounded down to the minute */
+    int64_t end, begin;
+    time_parse("2026-03-09T00:00:00Z", &end);
+    begin = end - 2 * 86400000LL;
+    size_t n = 0, m = 0;
+    sim_event *a = drain_backfill(&c, 2, 100, &n);
+    sim_event *b = drain_backfill(&c, 2, 7, &m); /* other batch sizes, the same stream */
+    assert_int_equal(n, m);
+    uint64_t weather = 0, searches = 0;
+    bool *seen = calloc(n, sizeof *seen);
+    assert_non_null(seen);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(a[i].seq == b[i].seq && a[i].ts_ms == b[i].ts_ms && a[i].type == b[i].type &&
+                    a[i].region == b[i].region && a[i].subject == b[i].subject);
+        assert_true(a[i].ts_ms >= begin && a[i].ts_ms < end);
+        if (i > 0)
+            assert_true(a[i - 1].ts_ms < a[i].ts_ms ||
+                        (a[i - 1].ts_ms == a[i].ts_ms && a[i - 1].seq < a[i].seq));
+        /* ids are the numbers 0..n-1, each once */
+        assert_true(a[i].seq < n && !seen[a[i].seq]);
+        seen[a[i].seq] = true;
+        assert_true(a[i].type == SIM_SEARCH || a[i].type == SIM_WEATHER);
+        weather += a[i].type == SIM_WEATHER;
+        searches += a[i].type == SIM_SEARCH;
+    }
+    /* weather every 15 minutes in every region: 2 days x 96 x 4, whatever the draws */
+    assert_int_equal(weather, 2 * 96 * 4);
+    assert_true(searches > 3500 && searches < 5500); /* the rate's order, pin or not */
+    assert_int_equal(searches, BACKFILL_SEED7_SEARCHES);
+    free(seen);
+
+    /* the ids name the live run's seed and cannot be a live id "sim-7-<seq>" */
+    surge_error err = {0};
+    sim_backfill *bf = sim_backfill_new(&c, 2, &err);
+    assert_non_null(bf);
+    assert_true(sim_backfill_start_ms(bf) == begin && sim_backfill_end_ms(bf) == end);
+    buf j;
+    buf_init(&j);
+    sim_backfill_write_json(bf, &a[n - 1], &j);
+    json_t *root = json_loadb(j.data, j.len, 0, NULL);
+    assert_non_null(root);
+    char want[64];
+    snprintf(want, sizeof want, "sim-7-bf-%llu", (unsigned long long)a[n - 1].seq);
+    assert_string_equal(json_string_value(json_object_get(root, "event_id")), want);
+    json_decref(root);
+    buf_free(&j);
+    sim_backfill_free(bf);
+    free(a);
+    free(b);
+}
+
+static void test_backfill_rejects_days_outside_1_to_28(void **state)
+{
+    (void)state;
+    sim_config c = small_config();
+    surge_error err = {0};
+    assert_null(sim_backfill_new(&c, 0, &err));
+    assert_int_equal(err.code, SURGE_EINVAL);
+    assert_string_equal(err.field, "backfill");
+    surge_error err2 = {0};
+    assert_null(sim_backfill_new(&c, 29, &err2));
+    assert_string_equal(err2.field, "backfill");
+    assert_non_null(strstr(err2.message, "1..28"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +577,8 @@ int main(void)
         cmocka_unit_test(test_backtest_is_deterministic_and_static_revenue_is_trips_times_base),
         cmocka_unit_test(test_dynamic_policy_prices_the_documented_inputs),
         cmocka_unit_test(test_backtest_rejects_bad_days),
+        cmocka_unit_test(test_backfill_is_sorted_unique_deterministic_and_ends_at_the_start),
+        cmocka_unit_test(test_backfill_rejects_days_outside_1_to_28),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
