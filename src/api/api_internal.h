@@ -116,6 +116,7 @@ void handle_explain(api_request *r);
  * forecaster's routing and warms the versions that serve, drops cached prices) */
 void handle_forecast_demand(api_request *r);
 void api_models_changed(api_server *s);
+void metrics_write_models(buf *out, model_forecaster *f);
 /* stream_api.c */
 void handle_stream_status(api_request *r);
 void handle_region_timeline(api_request *r);

@@ -104,3 +104,38 @@ void handle_forecast_demand(api_request *r)
     }
     buf_puts(o, "]}");
 }
+
+void metrics_write_models(buf *o, model_forecaster *f)
+{
+    model_forecaster_stats st;
+    model_forecaster_get_stats(f, &st);
+    buf_printf(o,
+               "# HELP surge_model_forecasts_total Forecasts served (pricing and the forecast "
+               "endpoint).\n"
+               "# TYPE surge_model_forecasts_total counter\n"
+               "surge_model_forecasts_total %llu\n"
+               "# HELP surge_model_shadow_predictions_total Predictions of the shadow version, "
+               "recorded and not served.\n"
+               "# TYPE surge_model_shadow_predictions_total counter\n"
+               "surge_model_shadow_predictions_total %llu\n"
+               "# HELP surge_model_failures_total Forecasts that failed (a version could not be "
+               "loaded).\n"
+               "# TYPE surge_model_failures_total counter\n"
+               "surge_model_failures_total %llu\n"
+               "# HELP surge_model_scored_total Forecasts compared with the realised demand once "
+               "their window passed (the canary guard's input).\n"
+               "# TYPE surge_model_scored_total counter\n"
+               "surge_model_scored_total %llu\n"
+               "# HELP surge_model_pending_forecasts Forecasts waiting for their window to pass.\n"
+               "# TYPE surge_model_pending_forecasts gauge\n"
+               "surge_model_pending_forecasts %zu\n"
+               "# HELP surge_model_mae Mean absolute error of the scored forecasts since the "
+               "candidate last changed, by role.\n"
+               "# TYPE surge_model_mae gauge\n"
+               "surge_model_mae{role=\"live\"} %.6f\n"
+               "surge_model_mae{role=\"candidate\"} %.6f\n",
+               (unsigned long long)st.forecasts, (unsigned long long)st.shadow_predictions,
+               (unsigned long long)st.failures, (unsigned long long)st.scored, st.pending,
+               st.live.count ? st.live.abs_error_sum / (double)st.live.count : 0.0,
+               st.candidate.count ? st.candidate.abs_error_sum / (double)st.candidate.count : 0.0);
+}

@@ -169,6 +169,7 @@ void handle_metrics(api_request *r)
                    (unsigned long long)is.dedup_entries, is.dedup_window_effective_ms / 1000.0);
     }
     if (r->server->cfg.stream) metrics_write_stream(o, r->server->cfg.stream);
+    if (r->server->cfg.forecaster) metrics_write_models(o, r->server->cfg.forecaster);
     if (r->server->bus) {
         bus_stats bs;
         bus_recovery_report rr;

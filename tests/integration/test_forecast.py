@@ -5,6 +5,7 @@ routing by user, and rollback."""
 import json
 import math
 import random
+import re
 import time
 
 from conftest import run_surge
@@ -92,8 +93,14 @@ def test_train_from_the_log_promote_forecast_and_price(surge_server):
         assert p["baseline_7d"] is not None  # ten days of history: the 7-day baseline is known
     assert f["features"] == "online_store"
 
+    before = srv.get("/metrics").text
     price = compute(srv, "a")
     assert price["model_version"] == "0.1.0"
+    after = srv.get("/metrics").text
+
+    def forecasts(metrics):
+        return int(re.search(r"^surge_model_forecasts_total (\d+)$", metrics, re.M).group(1))
+    assert forecasts(after) == forecasts(before) + 1  # this price's forecast
     assert "forecast" not in price["fallback"]
     # demand_score = y / (y + baseline) of the 15-minute horizon
     p15 = f["points"][0]
