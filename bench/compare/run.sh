@@ -126,61 +126,9 @@ half_width=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get(
 
 tmp=$(mktemp -d -t surge-bench-compare.XXXXXX)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A server_pid=() addr=()
-child=""
-
-cleanup() {
-    local rc=$? name pid i
-    trap - EXIT INT TERM
-    [[ -n $child ]] && kill -TERM "$child" 2>/dev/null || true
-    for name in "${!server_pid[@]}"; do kill -TERM "${server_pid[$name]}" 2>/dev/null || true; done
-    for name in "${!server_pid[@]}"; do
-        pid=${server_pid[$name]}
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "$name (pid $pid) did not stop within 10 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ -n $child ]] && wait "$child" 2>/dev/null || true
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then say "kept $tmp"; else rm -rf "$tmp"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-run_child() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 &
-    child=$!
-    local rc=0
-    wait "$child" || rc=$?
-    child=""
-    return "$rc"
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() {
-    local name=$1 pid=$2 url=$3 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || {
-            tail -n 20 "$tmp/$name.log" >&2 || true
-            die "$name exited during start-up"
-        }
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) == 200 ]] && return 0
-        sleep 0.1
-    done
-    die "$name did not become ready at $url within 30 s"
-}
+declare -A addr=()
+# server_pid, child, the clean-up on exit, run_child, free_port, wait_ready
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 start_surge() {
     local name=$1 dir=$tmp/$1 i
