@@ -398,10 +398,14 @@ static int cmd_serve(int argc, char **argv)
     log_info("serve", "received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
-    /* in the reverse order of start-up: no request in flight, then the audit flushed (it
-     * publishes to the bus), then the bus and the stores */
+    /* in the reverse order of start-up: no request in flight, no housekeeping, the stream
+     * stopped (its final checkpoint; it calls into the engine after each publish), then the
+     * audit flushed (it publishes to the bus), then the forecaster (the engine's source, it
+     * reads the stream), the bus and the stores */
     api_server_stop(server);
     housekeeping_stop(&hk);
+    stream_stop(st);
+    st = NULL;
     if (engine) {
         pricing_stats ps;
         pricing_engine_flush(engine, NULL);
@@ -412,7 +416,6 @@ out:
                      (unsigned long long)ps.computed, (unsigned long long)ps.audit_written);
     }
     model_forecaster_free(forecaster); /* the engine (its source) is gone */
-    stream_stop(st);
     ingest_free(in);
     event_codec_free(codec);
     bus_close(b);
