@@ -63,6 +63,10 @@ struct api_request {
     const char *method;
     const char *url;
     char params[API_MAX_PARAMS][128]; /* path parameters, in pattern order */
+    /* query keys seen (a repeated one is refused before the handler runs) */
+    char query_seen[8][48];
+    int query_seen_count;
+    char repeated_query[48];
     buf body;
     bool body_too_large;
     int64_t t0_ns;

@@ -37,10 +37,12 @@ const api_route API_ROUTES[] = {
     {"PUT", "/api/v1/admin/regions/{region_id}", handle_region_put, true, true, false},
     {"DELETE", "/api/v1/admin/regions/{region_id}", handle_region_delete, true, false, false},
     {"PUT", "/api/v1/admin/regions/{region_id}/features", handle_features_put, true, true, false},
-    {"DELETE", "/api/v1/admin/regions/{region_id}/features", handle_features_delete, true, false, false},
+    {"DELETE", "/api/v1/admin/regions/{region_id}/features", handle_features_delete, true, false,
+     false},
     {"GET", "/api/v1/admin/regions/{region_id}/controls", handle_controls_get, true, false, false},
     {"PUT", "/api/v1/admin/regions/{region_id}/controls", handle_controls_put, true, true, false},
-    {"DELETE", "/api/v1/admin/regions/{region_id}/controls", handle_controls_delete, true, false, false},
+    {"DELETE", "/api/v1/admin/regions/{region_id}/controls", handle_controls_delete, true, false,
+     false},
     {"GET", "/api/v1/admin/rules", handle_rules_list, true, false, false},
     {"POST", "/api/v1/admin/rules", handle_rule_create, true, true, false},
     {"GET", "/api/v1/admin/rules/{rule_id}", handle_rule_get, true, false, false},
@@ -49,8 +51,8 @@ const api_route API_ROUTES[] = {
     {"POST", "/api/v1/admin/experiments", handle_experiment_create, true, true, false},
     {"GET", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_get, true, false, false},
     {"PUT", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_put, true, true, false},
-    {"DELETE", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_delete, true,
-     false, false},
+    {"DELETE", "/api/v1/admin/experiments/{experiment_id}", handle_experiment_delete, true, false,
+     false},
     {"GET", "/api/v1/admin/experiments/{experiment_id}/results", handle_experiment_results, true,
      false, false},
     /* the model registry and rollout (models.c, docs/models.md) */
@@ -113,7 +115,8 @@ static int route_find(const char *method, const char *path, char params[][128], 
     allow[0] = 0;
     for (int i = 0; i < API_NROUTES; i++) {
         char tmp[API_MAX_PARAMS][128];
-        for (int k = 0; k < API_MAX_PARAMS; k++) tmp[k][0] = 0; /* routes without parameters */
+        for (int k = 0; k < API_MAX_PARAMS; k++)
+            tmp[k][0] = 0; /* routes without parameters */
         if (!path_match(API_ROUTES[i].pattern, path, tmp)) continue;
         if (strcmp(API_ROUTES[i].method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 && strcmp(API_ROUTES[i].method, "GET") == 0)) {
@@ -139,8 +142,10 @@ static void error_body(api_request *r, int status, const char *code, const char 
     buf_puts(&r->out, ",\"message\":");
     json_put_string(&r->out, message);
     buf_puts(&r->out, ",\"field\":");
-    if (field && field[0]) json_put_string(&r->out, field);
-    else buf_puts(&r->out, "null");
+    if (field && field[0])
+        json_put_string(&r->out, field);
+    else
+        buf_puts(&r->out, "null");
     buf_puts(&r->out, ",\"trace_id\":");
     json_put_string(&r->out, r->trace_id);
     buf_puts(&r->out, "}}");
@@ -162,6 +167,34 @@ void api_fail(api_request *r, surge_code code, const char *field, const char *fm
     vsnprintf(err.message, sizeof err.message, fmt, ap);
     va_end(ap);
     api_error(r, &err);
+}
+
+/* MHD_get_connection_values callback: remembers the first query key seen twice. */
+static enum MHD_Result note_repeated(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    api_request *r = cls;
+    if (!key) return MHD_YES;
+    if (r->query_seen_count < (int)(sizeof r->query_seen / sizeof r->query_seen[0])) {
+        for (int i = 0; i < r->query_seen_count; i++)
+            if (strcmp(r->query_seen[i], key) == 0) {
+                str_copy(r->repeated_query, sizeof r->repeated_query, key);
+                return MHD_NO;
+            }
+        str_copy(r->query_seen[r->query_seen_count++], sizeof r->query_seen[0], key);
+    }
+    return MHD_YES;
+}
+
+/* True when a query parameter appears more than once (its name in r->repeated_query). */
+static bool query_repeated(api_request *r)
+{
+    r->query_seen_count = 0;
+    r->repeated_query[0] = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, note_repeated, r);
+    return r->repeated_query[0] != 0;
 }
 
 const char *api_query(api_request *r, const char *name)
@@ -310,8 +343,8 @@ static void client_ip(api_request *r)
     if (!ci || !ci->client_addr) return;
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                  r->client_ip, sizeof r->client_ip);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->client_ip,
+                  sizeof r->client_ip);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                   r->client_ip, sizeof r->client_ip);
@@ -327,7 +360,8 @@ static bool content_type_ok(api_request *r)
 {
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct) return false;
-    while (*ct == ' ') ct++;
+    while (*ct == ' ')
+        ct++;
     if (media_type_is(ct, "application/json")) return true;
     return r->route->ndjson &&
            (media_type_is(ct, "application/x-ndjson") || media_type_is(ct, "application/ndjson"));
@@ -349,7 +383,8 @@ static bool admin_authorized(api_request *r)
     size_t n = strlen(token), m = strlen(auth);
     /* constant time in the token's length */
     unsigned diff = (unsigned)(n != m) | (unsigned)(n == 0);
-    for (size_t i = 0; i < n; i++) diff |= (unsigned)(token[i] ^ (i < m ? auth[i] : 0));
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned)(token[i] ^ (i < m ? auth[i] : 0));
     return diff == 0;
 }
 
@@ -383,8 +418,8 @@ static void finish(api_request *r)
         log_msg(LOG_ERROR, "http", r->trace_id, "%s %s answered %d: %.300s", r->method, r->url,
                 r->status, r->out.data ? r->out.data : "");
     else if (r->server->cfg.access_log)
-        log_msg(LOG_INFO, "http", r->trace_id, "%s %s %d %.3fms %s", r->method, r->url,
-                r->status, ns / 1e6, r->client_ip);
+        log_msg(LOG_INFO, "http", r->trace_id, "%s %s %d %.3fms %s", r->method, r->url, r->status,
+                ns / 1e6, r->client_ip);
 }
 
 /* Percent-decoding for paths and query arguments, as libmicrohttpd's own except that %00 stays
@@ -418,9 +453,8 @@ static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     api_server *s = cls;
     api_request *r = *con_cls;
@@ -450,8 +484,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &header_bytes);
         if (header_bytes > s->cfg.max_header_bytes) {
             char msg[160];
-            snprintf(msg, sizeof msg, "the request line and headers (%zu bytes) are larger than "
-                     "http.max_header_bytes (%zu)", header_bytes, s->cfg.max_header_bytes);
+            snprintf(msg, sizeof msg,
+                     "the request line and headers (%zu bytes) are larger than "
+                     "http.max_header_bytes (%zu)",
+                     header_bytes, s->cfg.max_header_bytes);
             error_body(r, 431, "headers_too_large", NULL, msg);
             finish(r);
             return send_response(r);
@@ -459,9 +495,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > body_limit(r)) {
             /* answer before reading the body; MHD closes the connection afterwards */
-            api_fail(r, SURGE_ETOOLARGE, NULL, "the request body (%s bytes) is larger than "
-                     "%s (%zu)", cl, r->route && r->route->ndjson ? "ingest.max_body_bytes"
-                     : "http.max_body_bytes", body_limit(r));
+            api_fail(r, SURGE_ETOOLARGE, NULL,
+                     "the request body (%s bytes) is larger than "
+                     "%s (%zu)",
+                     cl,
+                     r->route && r->route->ndjson ? "ingest.max_body_bytes" : "http.max_body_bytes",
+                     body_limit(r));
             finish(r);
             return send_response(r);
         }
@@ -495,7 +534,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (r->route->admin && !admin_authorized(r) && portal_authorize(r) != 0) {
         /* portal_authorize answered 1 after writing why a session may not do this */
         if (r->status == 200)
-            api_fail(r, SURGE_EAUTH, NULL, "this endpoint needs 'Authorization: Bearer <admin "
+            api_fail(r, SURGE_EAUTH, NULL,
+                     "this endpoint needs 'Authorization: Bearer <admin "
                      "token>' (admin.token in the configuration) or a portal session");
         if (r->actor[0]) portal_record_action(r);
     } else if (r->route->json_body && !content_type_ok(r)) {
@@ -506,6 +546,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (!r->route->json_body && r->body.len > 0 && strcmp(method, "GET") != 0 &&
                strcmp(method, "DELETE") != 0) {
         api_fail(r, SURGE_EINVAL, NULL, "%s %s takes no request body", method, url);
+    } else if (query_repeated(r)) {
+        /* handlers read the first value: ?limit=1&limit=x must not pass as ?limit=1 */
+        api_fail(r, SURGE_EINVAL, r->repeated_query,
+                 "query parameter '%s' is given more than "
+                 "once; give it once",
+                 r->repeated_query);
     } else {
         client_ip(r);
         r->route->handler(r);
@@ -529,7 +575,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
     log_debug("http", "libmicrohttpd: %s", line);
 }
 
@@ -560,8 +607,8 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
     if (cfg->rate_ip_per_min > 0)
         s->rl_ip = ratelimiter_new(cfg->rate_ip_per_min / 60.0, (double)cfg->rate_ip_per_min);
     if (cfg->rate_global_per_s > 0)
-        s->rl_global = ratelimiter_new((double)cfg->rate_global_per_s,
-                                       (double)cfg->rate_global_per_s);
+        s->rl_global =
+            ratelimiter_new((double)cfg->rate_global_per_s, (double)cfg->rate_global_per_s);
 
     if (portal_start(s, err)) goto fail;
 
@@ -604,8 +651,7 @@ api_server *api_server_start(const api_config *cfg, pricing_engine *engine, stor
     s->port = di ? di->port : cfg->port;
     return s;
 bad_host:
-    surge_fail(err, SURGE_EINVAL, "listen", "'%s' is not an IP address to listen on",
-               cfg->host);
+    surge_fail(err, SURGE_EINVAL, "listen", "'%s' is not an IP address to listen on", cfg->host);
 fail:
     portal_shutdown(s);
     portal_free(s);

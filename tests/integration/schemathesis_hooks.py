@@ -29,10 +29,11 @@ def filter_query(context, query):
     if not query:
         return True
     declared = {parameter.name for parameter in context.operation.query}
-    # a null value is dropped by `requests`: the request sent is not the negative case generated
-    # (e.g. {"limit": 1, "before": null} goes out as ?limit=1, valid, and was reported as
-    # "accepted negative data")
-    return all(name in declared and value is not None for name, value in query.items())
+    # a null, an empty list or an empty object is dropped by `requests`: the request sent is
+    # not the negative case generated (e.g. {"limit": 1, "before": []} goes out as ?limit=1,
+    # valid, and was reported as "accepted negative data")
+    return all(name in declared and value is not None and value != [] and value != {}
+               for name, value in query.items())
 
 
 @schemathesis.serializer("application/x-ndjson", aliases=("application/ndjson",))

@@ -875,3 +875,14 @@ def test_decisions_flushed_before_a_crash_survive_it(surge_server):
         for key in ("price", "surge_multiplier", "factors", "rule_id", "user_id", "trace_id",
                     "timestamp", "region_id", "product_type"):
             assert ex[key] == d[key], (request_id, key)
+
+
+def test_a_repeated_query_parameter_is_refused(surge_server):
+    """Handlers read a parameter's first value: ?limit=1&limit=x must not pass as ?limit=1."""
+    srv = surge_server()
+    r = srv.admin("GET", "/api/v1/admin/actions?limit=1&limit=x")
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "limit"
+    assert r.json()["error"]["message"] == (
+        "query parameter 'limit' is given more than once; give it once")
+    assert srv.admin("GET", "/api/v1/admin/actions?limit=1").status_code == 200
