@@ -5,23 +5,30 @@
 declare -A server_pid=()
 child="" # the running load generator (wrk, vegeta, ...)
 
+# Stops server NAME (TERM, then KILL after 10 s) and forgets it; nothing when it is not running.
+stop_server() {
+    local name=$1 pid i
+    pid=${server_pid[$name]:-}
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "$name (pid $pid) did not stop within 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    unset "server_pid[$name]"
+}
+
 bench_cleanup() {
-    local rc=$? name pid i
+    local rc=$? name
     trap - EXIT INT TERM
     [[ -n $child ]] && kill -TERM "$child" 2>/dev/null || true
     for name in "${!server_pid[@]}"; do kill -TERM "${server_pid[$name]}" 2>/dev/null || true; done
-    for name in "${!server_pid[@]}"; do
-        pid=${server_pid[$name]}
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "$name (pid $pid) did not stop within 10 s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
+    for name in "${!server_pid[@]}"; do stop_server "$name"; done
     [[ -n $child ]] && wait "$child" 2>/dev/null || true
     if [[ ${KEEP_TMP:-0} == 1 ]]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$rc"

@@ -64,37 +64,8 @@ tmp=$(mktemp -d -t surge-bench-ingest.XXXXXX)
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit }' /proc/stat; }
 read -r busy0 total0 steal0 < <(cpu_ticks)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-server_pid=""
-child=""
-
-stop_server() {
-    local pid=$server_pid i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "surge (pid $pid) did not stop within 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    server_pid=""
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $child ]] && kill -TERM "$child" 2>/dev/null || true
-    [[ -n $child ]] && wait "$child" 2>/dev/null || true
-    stop_server
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then say "kept $tmp"; else rm -rf "$tmp"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# server_pid, child, stop_server, the clean-up on exit
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # ---------------------------------------------------------------- the load generator
 
@@ -112,10 +83,10 @@ start_surge() {
     "$SURGE" serve --listen 127.0.0.1:0 --data-dir "$dir" --set admin.token="$TOKEN" \
         --set ingest.user_per_min=0 --set ingest.region_per_min=0 \
         --set ratelimit.ip_per_min=0 "$@" >"$tmp/$name.log" 2>&1 &
-    server_pid=$!
+    server_pid[surge]=$!
     for ((i = 0; i < 300; i++)); do
         [[ -s $dir/listen.addr ]] && break
-        kill -0 "$server_pid" 2>/dev/null || break
+        kill -0 "${server_pid[surge]}" 2>/dev/null || break
         sleep 0.1
     done
     [[ -s $dir/listen.addr ]] || {
@@ -124,7 +95,7 @@ start_surge() {
     }
     addr=$(<"$dir/listen.addr")
     for ((i = 0; i < 300; i++)); do
-        kill -0 "$server_pid" 2>/dev/null || {
+        kill -0 "${server_pid[surge]}" 2>/dev/null || {
             tail -n 20 "$tmp/$name.log" >&2 || true
             die "$name exited during start-up"
         }
@@ -175,12 +146,12 @@ run_config() {
     m1=()
     while read -r k v; do m1[$k]=$v; done < <(read_metrics)
     local rss
-    rss=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status")
+    rss=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${server_pid[surge]}/status")
     # the log holds exactly the accepted events
     local logged
     logged=$("$SURGE" log topics --data-dir "$tmp/$name" |
         awk '$1 ~ /^(user|supply|external|system)-events$/ { n += $5 } END { print n + 0 }')
-    stop_server
+    stop_server surge
 
     line=$(grep -m1 '^RESULT ' "$out") || die "no RESULT from the load generator: $(tail -n 5 "$out")"
     declare -A r=()

@@ -93,37 +93,8 @@ tmp=$(mktemp -d -t surge-bench-stream.XXXXXX)
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit }' /proc/stat; }
 read -r busy0 total0 steal0 < <(cpu_ticks)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-server_pid=""
-child=""
-
-stop_server() {
-    local pid=$server_pid i
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "surge (pid $pid) did not stop within 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    server_pid=""
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $child ]] && kill -TERM "$child" 2>/dev/null || true
-    [[ -n $child ]] && wait "$child" 2>/dev/null || true
-    stop_server
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then say "kept $tmp"; else rm -rf "$tmp"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# server_pid, child, stop_server, the clean-up on exit
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 addr=""
 start_surge() {
@@ -134,10 +105,10 @@ start_surge() {
         --set ingest.user_per_min=0 --set ingest.region_per_min=0 \
         --set ratelimit.ip_per_min=0 --set ratelimit.user_per_min=0 \
         --set ratelimit.global_per_s=0 "$@" >"$tmp/$name.log" 2>&1 &
-    server_pid=$!
+    server_pid[surge]=$!
     for ((i = 0; i < 300; i++)); do
         [[ -s $dir/listen.addr ]] && break
-        kill -0 "$server_pid" 2>/dev/null || break
+        kill -0 "${server_pid[surge]}" 2>/dev/null || break
         sleep 0.1
     done
     [[ -s $dir/listen.addr ]] || {
@@ -146,7 +117,7 @@ start_surge() {
     }
     addr=$(<"$dir/listen.addr")
     for ((i = 0; i < 300; i++)); do
-        kill -0 "$server_pid" 2>/dev/null || {
+        kill -0 "${server_pid[surge]}" 2>/dev/null || {
             tail -n 20 "$tmp/$name.log" >&2 || true
             die "$name exited during start-up"
         }
@@ -193,7 +164,7 @@ say "loading $EVENTS events into surge (NDJSON batches of 5000, bus.fsync_interv
 "$PY" "$here/post_events.py" --addr "$addr" --file "$events_ndjson" --batch 5000 >"$tmp/post.json" ||
     die "loading the events failed: $(cat "$tmp/post.json")"
 load_eps=$(json_get "$tmp/post.json" events_per_s)
-stop_server
+stop_server surge
 data_dir=$tmp/load
 
 # ---------------------------------------------------------------- a. throughput: timed runs
@@ -272,7 +243,7 @@ kill -TERM "$child" 2>/dev/null || true
 wait "$child" || say "the background load reported errors: $(head -n 3 "$tmp/rate.err")"
 child=""
 fresh_features=$(curl -s "http://$addr/api/v1/features/$probe")
-stop_server
+stop_server surge
 ((probe_rc == 0)) || say "the probe reported problems: $(cat "$tmp/fresh.json" "$tmp/fresh.err" | tail -n 3)"
 rate_eps=$(json_get "$tmp/rate.json" events_per_s)
 rate_behind=$(json_get "$tmp/rate.json" behind_max_ms)
